@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from ganstudio.core.progress import CancelToken, Cancelled, Progress
@@ -143,7 +143,9 @@ def start_job(job: EngineJob, token: CancelToken | None = None) -> JobHandle:
     worker.moveToThread(thread)
     handle = JobHandle(worker, thread)
     thread.started.connect(worker.run)
-    worker.done.connect(thread.quit)
+    # Direct: quit() is thread-safe and must not wait for the GUI thread's event loop, which is blocked
+    # inside cancel_and_join_all() -> QThread.wait() when the window closes (queued, it deadlocked).
+    worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
 
     def _forget() -> None:
         with _active_lock:

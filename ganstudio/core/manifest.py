@@ -1,0 +1,299 @@
+"""The model manifest: what models GAN Studio knows, where their files are and whether they are present.
+
+Sources, read in this order (an id seen twice keeps its first entry):
+  * ``models/manifest/*.json`` in the project (one file per task: upscale.json, stylize.json,
+    latent.json, paint.json; each task owns its file), each a JSON object ``{"models": [entry, ...]}``;
+  * the user's library, ``user_models_dir()/library.json`` (imported checkpoints and URL downloads).
+
+An entry's ``file`` is relative to the folder of the models it belongs to: bundled entries resolve
+against ``bundled_models_dir()`` first, then against ``user_models_dir()`` (where downloads land);
+library entries resolve against ``user_models_dir()``. ``package_resource`` ("package:relative/path")
+names a file shipped inside an installed Python package instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable
+
+from ganstudio.core import paths
+
+log = logging.getLogger(__name__)
+
+LIBRARY = "library"
+BUNDLED = "bundled"
+
+
+class ManifestError(ValueError):
+    """A manifest file that cannot be read, with a message naming the file."""
+
+
+class UnknownModelError(KeyError):
+    """No manifest entry has the asked-for id."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0]) if self.args else "unknown model"
+
+
+@dataclass
+class ModelEntry:
+    id: str                                     # e.g. "rrdbnet_x4.realesrgan"
+    task: str = ""                              # "upscale" | "stylize" | "latent" | "paint" | "unknown"
+    arch: str = ""                              # network family, e.g. "rrdbnet"
+    arch_kwargs: dict = field(default_factory=dict)
+    file: str = ""                              # relative to its models folder (or absolute)
+    sha256: str = ""                            # hex digest of the file, "" when unknown
+    url: str = ""                               # where to download it from ("" when bundled only)
+    license: str = ""
+    size_bytes: int = 0
+    metrics: dict = field(default_factory=dict)
+    description: str = ""
+    package_resource: str = ""                  # "python_package:path/inside/package"
+    source: str = ""                            # "bundled" or "library" (filled in by load_manifest)
+    manifest: str = ""                          # the manifest file it was read from
+    extra: dict = field(default_factory=dict)   # unknown keys of the JSON entry, kept as they are
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "", manifest: str = "") -> "ModelEntry":
+        if not isinstance(data, dict) or not data.get("id"):
+            raise ManifestError(f"{manifest or 'manifest'}: every entry needs an 'id' (got {data!r:.80})")
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known and k not in ("manifest", "extra")}
+        extra = {k: v for k, v in data.items() if k not in known}
+        extra.update(data.get("extra") or {})
+        entry = cls(**kwargs, extra=extra)
+        entry.id = str(entry.id)
+        entry.size_bytes = int(entry.size_bytes or 0)
+        entry.arch_kwargs = dict(entry.arch_kwargs or {})
+        entry.metrics = dict(entry.metrics or {})
+        entry.sha256 = (entry.sha256 or "").lower()
+        if not entry.source:
+            entry.source = source
+        entry.manifest = manifest
+        return entry
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("manifest")
+        extra = data.pop("extra")
+        data.update(extra)
+        return data
+
+    @property
+    def in_library(self) -> bool:
+        return self.source == LIBRARY
+
+
+# ------------------------------------------------------------------------------------------- reading
+def _read_manifest_file(path: Path, source: str) -> list[ModelEntry]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read the model manifest {path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"the model manifest {path} is not valid JSON: {exc}") from exc
+    if isinstance(data, list):  # tolerate a bare list
+        items = data
+    elif isinstance(data, dict) and isinstance(data.get("models", []), list):
+        items = data.get("models", [])
+    else:
+        raise ManifestError(f"the model manifest {path} must be a JSON object {{\"models\": [...]}}")
+    return [ModelEntry.from_dict(item, source=source, manifest=str(path)) for item in items]
+
+
+def load_manifest(manifest_dir: Path | str | None = None, include_library: bool = True,
+                  strict: bool = False) -> list[ModelEntry]:
+    """Every known model: the bundled manifests then the user library.
+
+    A broken manifest file is logged and skipped (one task's typo must not hide every model) unless
+    ``strict`` is true, in which case its ManifestError is raised.
+    """
+    folder = Path(manifest_dir) if manifest_dir is not None else paths.bundled_manifest_dir()
+    files: list[tuple[Path, str]] = []
+    if folder.is_dir():
+        files += [(p, BUNDLED) for p in sorted(folder.glob("*.json"))]
+    if include_library:
+        lib = paths.library_manifest_path()
+        if lib.is_file():
+            files.append((lib, LIBRARY))
+    entries: list[ModelEntry] = []
+    seen: set[str] = set()
+    for path, source in files:
+        try:
+            found = _read_manifest_file(path, source)
+        except ManifestError as exc:
+            if strict:
+                raise
+            log.warning("%s", exc)
+            continue
+        for entry in found:
+            if entry.id in seen:
+                log.warning("model id %s appears twice; keeping the first (ignoring %s)", entry.id, path)
+                continue
+            seen.add(entry.id)
+            entries.append(entry)
+    return entries
+
+
+def find_model(model_id: str, entries: Iterable[ModelEntry] | None = None) -> ModelEntry:
+    """The entry with this id; UnknownModelError (a KeyError) names close ids when there is none."""
+    entries = list(entries) if entries is not None else load_manifest()
+    for entry in entries:
+        if entry.id == model_id:
+            return entry
+    import difflib
+
+    close = difflib.get_close_matches(model_id, [e.id for e in entries], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else " (`ganstudio models` lists them)"
+    raise UnknownModelError(f"no model with id {model_id!r}{hint}")
+
+
+def _package_resource_path(spec: str) -> Path | None:
+    package, _, rel = spec.partition(":")
+    if not package:
+        return None
+    try:
+        import importlib.resources as resources
+
+        root = resources.files(package)
+    except (ImportError, TypeError, ValueError):  # package missing or not a regular package
+        return None
+    target = root.joinpath(rel) if rel else root
+    try:
+        return Path(str(target))
+    except TypeError:
+        return None
+
+
+def candidate_paths(entry: ModelEntry) -> list[Path]:
+    """Where the entry's file may be, in the order they are tried."""
+    out: list[Path] = []
+    if entry.package_resource:
+        p = _package_resource_path(entry.package_resource)
+        if p is not None:
+            out.append(p)
+    if entry.file:
+        f = Path(entry.file).expanduser()
+        if f.is_absolute():
+            out.append(f)
+        elif entry.source == LIBRARY:
+            out.append(paths.user_models_dir() / f)
+        else:
+            out.append(paths.bundled_models_dir() / f)
+            out.append(paths.user_models_dir() / f)
+    return out
+
+
+def download_path(entry: ModelEntry) -> Path:
+    """Where a download of this entry goes: user_models_dir()/<file> (or the url's file name)."""
+    name = entry.file
+    if not name or Path(name).is_absolute():
+        from urllib.parse import urlparse
+
+        name = Path(urlparse(entry.url).path).name or f"{entry.id}.bin"
+    return paths.user_models_dir() / name
+
+
+def entry_path(entry: ModelEntry) -> Path | None:
+    """The entry's file if it is present on disk (a file or, for ncnn pairs etc., a folder), else None."""
+    for p in candidate_paths(entry):
+        if p.exists():
+            return p
+    return None
+
+
+# ------------------------------------------------------------------------------------------- hashing
+def file_sha256(path: Path | str, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in ``chunk``-byte pieces (never the whole file at once)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------- the user library
+def load_library() -> list[ModelEntry]:
+    path = paths.library_manifest_path()
+    if not path.is_file():
+        return []
+    return _read_manifest_file(path, LIBRARY)
+
+
+def save_library(entries: Iterable[ModelEntry]) -> Path:
+    """Write the library manifest atomically (temp file in the same folder, then rename)."""
+    path = paths.library_manifest_path()
+    items = []
+    for e in entries:
+        d = e.to_dict()
+        d["source"] = LIBRARY
+        items.append(d)
+    text = json.dumps({"models": items}, indent=2, sort_keys=False) + "\n"
+    write_text_atomic(path, text)
+    return path
+
+
+def add_library_entry(entry: ModelEntry) -> ModelEntry:
+    """Add (or replace, by id) one entry in the user library manifest."""
+    entry.source = LIBRARY
+    entries = [e for e in load_library() if e.id != entry.id]
+    entries.append(entry)
+    entry.manifest = str(save_library(entries))
+    return entry
+
+
+def remove_library_entry(model_id: str) -> bool:
+    entries = load_library()
+    kept = [e for e in entries if e.id != model_id]
+    if len(kept) == len(entries):
+        return False
+    save_library(kept)
+    return True
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def entries_as_rows(entries: Iterable[ModelEntry]) -> list[dict[str, Any]]:
+    """Plain rows for tables (CLI, model manager): id, task, arch, size, license, present, path."""
+    rows = []
+    for e in entries:
+        p = entry_path(e)
+        size = e.size_bytes
+        if not size and p is not None and p.is_file():
+            size = p.stat().st_size
+        rows.append({"id": e.id, "task": e.task, "arch": e.arch, "size_bytes": size, "license": e.license,
+                     "present": p is not None, "path": str(p) if p else "", "source": e.source,
+                     "url": e.url, "description": e.description})
+    return rows
+
+
+def format_size(n: int) -> str:
+    if not n:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"

@@ -1,0 +1,148 @@
+"""Device and precision selection, in one place for every engine.
+
+``select_device("auto")`` picks CUDA, then Apple MPS, then the CPU. An explicit choice that this
+machine cannot honour (a saved "cuda:1" on a laptop) falls back to the automatic choice with a logged
+warning, unless ``strict=True`` (the CLI's --device), which raises ``DeviceError`` instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+import torch
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class DeviceError(ValueError):
+    """A device the user asked for that this machine does not have."""
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def available_devices() -> list[str]:
+    """Device strings this machine offers, best first: "cuda:0", ..., "mps", "cpu"."""
+    out = []
+    if torch.cuda.is_available():
+        out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if _mps_available():
+        out.append("mps")
+    out.append("cpu")
+    return out
+
+
+def _auto() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def select_device(pref: "str | torch.device | None" = "auto", strict: bool = False) -> torch.device:
+    """Turn a preference ("auto", "cpu", "cuda", "cuda:N", "mps") into a usable torch.device."""
+    if isinstance(pref, torch.device):
+        pref = str(pref)
+    pref = (pref or "auto").strip().lower()
+    if pref == "auto":
+        return _auto()
+    if pref == "cpu":
+        return torch.device("cpu")
+    problem = None
+    if pref == "gpu":
+        pref = "cuda"
+    if pref.startswith("cuda"):
+        index = 0
+        if pref != "cuda":
+            head, _, num = pref.partition(":")
+            if head != "cuda" or not num.isdigit():
+                raise DeviceError(f"unknown device {pref!r}: use auto, cpu, cuda, cuda:N or mps")
+            index = int(num)
+        if not torch.cuda.is_available():
+            problem = "CUDA is not available on this machine"
+        elif index >= torch.cuda.device_count():
+            problem = f"there is no CUDA device {index} (this machine has {torch.cuda.device_count()})"
+        else:
+            return torch.device("cuda", index)
+    elif pref == "mps":
+        if _mps_available():
+            return torch.device("mps")
+        problem = "Apple MPS is not available on this machine"
+    else:
+        raise DeviceError(f"unknown device {pref!r}: use auto, cpu, cuda, cuda:N or mps")
+    if strict:
+        raise DeviceError(f"cannot use {pref}: {problem}")
+    fallback = _auto()
+    log.warning("cannot use %s (%s); using %s instead", pref, problem, fallback)
+    return fallback
+
+
+def describe_device(dev: "torch.device | str") -> str:
+    """A short human description: "CUDA: NVIDIA H100 (cuda:0)", "Apple MPS", "CPU (8 threads)"."""
+    dev = torch.device(dev) if not isinstance(dev, torch.device) else dev
+    if dev.type == "cuda":
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        try:
+            name = torch.cuda.get_device_name(index)
+        except Exception:  # no driver: still say what was asked for
+            name = "unavailable"
+        return f"CUDA: {name} (cuda:{index})"
+    if dev.type == "mps":
+        return "Apple MPS"
+    if dev.type == "cpu":
+        threads = torch.get_num_threads()
+        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+    return str(dev)
+
+
+def supported_precisions(device: "torch.device | str") -> list[str]:
+    """Precisions worth offering on this device (fp32 always first)."""
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    out = ["fp32"]
+    if dev.type == "cuda":
+        out.append("fp16")
+        try:
+            if torch.cuda.is_bf16_supported():
+                out.append("bf16")
+        except Exception:
+            pass
+    elif dev.type == "mps":
+        out.append("fp16")
+    elif dev.type == "cpu":
+        out.append("bf16")  # CPU autocast runs in bfloat16 (fp16 autocast on CPU is slow and patchy)
+    return out
+
+
+def autocast(device: "torch.device | str", precision: str = "fp32"):
+    """A context manager running its block in ``precision`` on ``device`` (no-op for fp32).
+
+    An unsupported combination (fp16 on CPU) runs in fp32 with a logged note rather than failing.
+    """
+    precision = (precision or "fp32").lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision not in supported_precisions(dev):
+        log.info("%s is not offered on %s; running in fp32", precision, dev)
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=dev.type, dtype=_DTYPES[precision])
+
+
+def set_cpu_threads(n: int | None) -> int:
+    """Set torch's CPU thread count (None or 0: leave the default). Returns the count in use."""
+    if n:
+        torch.set_num_threads(max(1, int(n)))
+    return torch.get_num_threads()
+
+
+def default_cpu_threads() -> int:
+    return max(1, os.cpu_count() or 1)

@@ -1,0 +1,96 @@
+"""A small LRU cache of loaded networks, so interactive engines do not reload a checkpoint per request.
+
+``get_model(path_or_id, device, family)`` accepts a file path or a manifest id. The cache key holds the
+resolved path with its size and modification time, so replacing a file on disk loads the new one.
+Manifest entries with a sha256 are verified once per (path, size, mtime) before their first load.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from ganstudio.checkpoint_io import CheckpointError
+from ganstudio.core.manifest import UnknownModelError, entry_path, file_sha256, find_model
+
+log = logging.getLogger(__name__)
+
+_lock = threading.RLock()
+_cache: "OrderedDict[tuple, tuple]" = OrderedDict()
+_verified: set[tuple] = set()
+_capacity = 4
+
+
+def set_capacity(n: int) -> None:
+    """How many (model, device) pairs to keep loaded (at least 1)."""
+    global _capacity
+    with _lock:
+        _capacity = max(1, int(n))
+        _evict()
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def cache_info() -> dict:
+    with _lock:
+        return {"size": len(_cache), "capacity": _capacity, "keys": [k[0] for k in _cache]}
+
+
+def _evict() -> None:
+    while len(_cache) > _capacity:
+        key, _ = _cache.popitem(last=False)
+        log.debug("model cache: dropped %s", key[0])
+
+
+def resolve(path_or_id) -> tuple[Path, str]:
+    """(path, expected sha256 or "") for a path or a manifest id."""
+    p = Path(path_or_id)
+    if isinstance(path_or_id, Path) or p.exists():
+        if not p.exists():
+            raise CheckpointError(f"no such model file: {p}")
+        return p, ""
+    try:
+        entry = find_model(str(path_or_id))
+    except UnknownModelError as exc:
+        raise CheckpointError(f"{path_or_id}: neither a file nor a known model id ({exc})") from exc
+    found = entry_path(entry)
+    if found is None:
+        hint = f"run `ganstudio models download {entry.id}`" if entry.url else "its file is missing"
+        raise CheckpointError(f"model {entry.id} is not present on this machine: {hint}")
+    return found, entry.sha256 if found.is_file() else ""
+
+
+def get_model(path_or_id, device="cpu", family: str | None = None):
+    """``(module, ModelDescription)`` for a path or manifest id, loaded once and kept (LRU)."""
+    from ganstudio.checkpoints import load_model
+
+    path, sha = resolve(path_or_id)
+    st = path.stat()
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(dev), family)
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    if sha:
+        stamp = key[:3]
+        if stamp not in _verified:
+            got = file_sha256(path)
+            if got != sha.lower():
+                raise CheckpointError(
+                    f"{path.name} does not match its manifest checksum (expected {sha[:12]}..., got {got[:12]}...): "
+                    "the file is damaged or was replaced; download it again")
+            _verified.add(stamp)
+    module, desc = load_model(path, family=family, device=dev)
+    with _lock:
+        _cache[key] = (module, desc)
+        _cache.move_to_end(key)
+        _evict()
+    return module, desc

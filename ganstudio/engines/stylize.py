@@ -1,0 +1,630 @@
+"""Stylize: CycleGAN / pix2pix style transfer for single photos and whole folders.
+
+Public functions (all long ones are generators: ``yield Progress``, ``return`` the result):
+
+* ``resolve_model(model, direction)`` -> (path, name): a manifest id, a file, or a training folder.
+* ``stylize_array(net, rgb, ...)``: the core, an (H, W, 3) float [0, 1] array -> (H, W, 3) uint8.
+* ``stylize_image(cancel, input_path, model, ...)``: preview at screen size, then full resolution.
+* ``stylize_folder(cancel, input_dir, output_dir, model, ...)``: the batch; returns a ``BatchReport``.
+* ``save_result(cancel, image, path)``: write an array (used by the GUI's export).
+
+Processing: input [-1, 1] RGB, output ``(y + 1) / 2`` to uint8. Full resolution runs the fully convolutional
+network at the image's own size (reflect-padded to the network's size multiple, cropped back); images above
+``tile_pixels`` are processed in overlapping tiles blended with linear ramps so memory stays bounded. The
+"official" option reproduces ``test.py``: bicubic resize to 256x256 and truncation to uint8 (and, for pix2pix
+BatchNorm networks, batch statistics with dropout off, see ``nets.cyclegan.set_official_test_behaviour``).
+
+Batch throughput: decoding and encoding run in a ThreadPoolExecutor overlapped with the forward passes,
+same-size images are stacked into one forward (InstanceNorm / eval BatchNorm are per-sample, so batching does
+not change results), inference_mode, channels_last, autocast on CUDA. The input folder is only ever read.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import math
+import os
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ganstudio.core.imageio import ImageData, list_images, read_image, to_float_rgb, write_image
+from ganstudio.core.progress import CancelToken, Cancelled, EtaClock, Progress, format_eta
+from ganstudio.engines.device import autocast as _autocast
+from ganstudio.engines.device import select_device
+from ganstudio.engines.model_cache import get_model
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("AtoB", "BtoA")
+OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
+DEFAULT_PATTERN = "{stem}_{model}"
+OFFICIAL_SIZE = 256
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
+def resolve_model(model: str | os.PathLike, direction: str = "AtoB") -> tuple[Path, str]:
+    """Find the generator file for ``model`` and ``direction``; returns (path, display name).
+
+    ``model`` may be
+    * a file: ``latest_net_G.pth`` (one direction), or ``<epoch>_net_G_A.pth`` / ``_net_G_B.pth`` from training
+      (the sibling file gives the other direction);
+    * a training folder holding ``latest_net_G_A.pth`` and ``latest_net_G_B.pth`` (or ``latest_net_G.pth``);
+    * a manifest id (models/manifest/stylize.json or the user library). An entry with ``files`` {"AtoB": ...,
+      "BtoA": ...} gives both directions; an official one-direction entry names its ``reverse`` entry.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
+    p = Path(model).expanduser()
+    if p.is_dir():
+        for names in ((f"latest_net_G_{direction[0]}.pth",), ("latest_net_G.pth",)):
+            for n in names:
+                if (p / n).is_file():
+                    if n == "latest_net_G.pth" and direction == "BtoA":
+                        raise ValueError(f"{p} holds a one-direction model (latest_net_G.pth): use AtoB")
+                    return p / n, p.name
+        raise ValueError(f"no CycleGAN generator (latest_net_G*.pth) in {p}")
+    if p.is_file():
+        m = re.match(r"^(.*_net_G_)([AB])(\.\w+)$", p.name)
+        if m:
+            want = "A" if direction == "AtoB" else "B"
+            target = p.with_name(f"{m.group(1)}{want}{m.group(3)}")
+            if not target.is_file():
+                raise ValueError(f"{direction} needs {target.name} next to {p.name}")
+            return target, p.parent.name or p.stem
+        if direction == "BtoA":
+            raise ValueError(f"{p.name} holds one direction only; BtoA needs a G_B file or a model pair")
+        return p, p.stem
+    return _resolve_manifest(str(model), direction)
+
+
+def _resolve_manifest(model_id: str, direction: str) -> tuple[Path, str]:
+    from ganstudio.core import manifest as mf
+
+    try:
+        entry = mf.find_model(model_id)
+    except (KeyError, LookupError, ValueError) as exc:
+        raise ValueError(f"unknown model {model_id!r}: not a file, a folder or a manifest id") from exc
+    files = _entry_extra(entry, "files")
+    if isinstance(files, dict) and direction in files:
+        from ganstudio.core import paths
+
+        path = Path(files[direction]).expanduser()
+        tries = [path] if path.is_absolute() else [paths.user_models_dir() / path, paths.bundled_models_dir() / path]
+        for cand in tries:
+            if cand.is_file():
+                return cand, entry.id
+        raise ValueError(f"model {entry.id}: the {direction} file {path} is missing")
+    if direction == "BtoA":
+        reverse = _entry_extra(entry, "reverse")
+        if reverse:
+            return _resolve_manifest(reverse, "AtoB")
+        raise ValueError(f"model {entry.id} has one direction only (AtoB)")
+    path = mf.entry_path(entry)
+    if path is None:
+        raise ValueError(
+            f"model {entry.id} is not downloaded yet; get it from {entry.url or 'its source'} "
+            "(Models > Download, or `ganstudio models download`)")
+    return Path(path), entry.id
+
+
+def _entry_extra(entry, key: str):
+    value = getattr(entry, key, None)
+    if value is None:
+        for holder in ("arch_kwargs", "metrics", "extras", "extra"):
+            d = getattr(entry, holder, None)
+            if isinstance(d, dict) and key in d:
+                return d[key]
+    return value
+
+
+def load_generator(model, direction: str = "AtoB", device: str | torch.device = "cpu"):
+    """Returns (net, description, display name). Uses the shared model cache when present."""
+    path, name = resolve_model(model, direction)
+    net, desc = get_model(str(path), device=device, family="cyclegan")
+    if desc.hparams.get("arch") == "patchgan":
+        raise ValueError(f"{path.name} is a PatchGAN discriminator, not a generator")
+    return net, desc, name
+
+
+def _select_device(device):
+    return select_device(device) if not isinstance(device, torch.device) else device
+
+
+def _default_precision(device: torch.device, precision: str | None) -> str:
+    if precision:
+        return precision
+    return "fp16" if device.type == "cuda" else "fp32"
+
+
+# ---------------------------------------------------------------------------------------- core math
+
+
+def size_multiple(net: torch.nn.Module) -> int:
+    """Spatial multiple the network needs for same-size output: 4 (ResNet) or 2**num_downs (U-Net)."""
+    return 2 ** getattr(net, "num_downs", 2)
+
+
+def _is_unet_batchnorm(net) -> bool:
+    from ganstudio.nets.cyclegan import PatchableBatchNorm2d
+
+    return hasattr(net, "num_downs") and any(isinstance(m, PatchableBatchNorm2d) for m in net.modules())
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not (ph or pw):
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def _net_forward(net, x: torch.Tensor, device: torch.device, precision: str, channels_last: bool) -> torch.Tensor:
+    """x: (B, 3, H, W) in [-1, 1] (cpu float32) -> (B, 3, H, W) in [-1, 1] float32 on cpu, cropped back."""
+    h, w = x.shape[-2:]
+    x = _pad_to_multiple(x, size_multiple(net)).to(device, non_blocking=True)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), _autocast(device, precision):
+        y = net(x)
+    y = y[..., :h, :w].float()
+    if y.shape[1] == 1:
+        y = y.expand(-1, 3, -1, -1)
+    return y.cpu()
+
+
+def _tiled_forward(net, x: torch.Tensor, device: torch.device, precision: str, channels_last: bool,
+                   tile: int, overlap: int, cancel: CancelToken | None):
+    """Large images: overlapping tiles blended by ``engines.tiling.run_tiled`` (memory bounded by the tile;
+    halves the tile on out-of-memory). Generator of (done, total); returns (1, 3, H, W) float32 on the cpu.
+
+    InstanceNorm normalises per tile, so tiles are kept large (about ``tile`` pixels a side) to keep their
+    statistics close to the whole image's; the overlap ramps hide what difference remains."""
+    from ganstudio.engines.tiling import run_tiled
+
+    m = size_multiple(net)
+    h, w = x.shape[-2:]
+    xp = _pad_to_multiple(x, m)
+    tile = max(m, tile // m * m)
+    overlap = max(m, overlap // m * m)
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        if channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad(), _autocast(device, precision):  # run_tiled updates the tile in place
+            return net(t).float()
+
+    gen = run_tiled(fn, xp, 1, tile=tile, overlap=overlap, cancel=cancel, align=m, device=device, label="tile")
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            y = stop.value
+            break
+        yield int(p.done), int(p.total)
+    y = y[..., :h, :w]
+    if y.shape[1] == 1:
+        y = y.expand(-1, 3, -1, -1)
+    return y
+
+
+def to_uint8(y: torch.Tensor, truncate: bool = False) -> np.ndarray:
+    """(B, 3, H, W) or (3, H, W) in [-1, 1] -> (.., H, W, 3) uint8. ``truncate`` mimics the official
+    ``astype(np.uint8)``; otherwise round to nearest."""
+    v = (y.float() + 1.0) / 2.0 * 255.0
+    v = v.clamp(0, 255)
+    v = v.floor() if truncate else v.round()
+    return v.to(torch.uint8).movedim(-3, -1).numpy()
+
+
+def _to_input(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) float [0, 1] -> (1, 3, H, W) in [-1, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+    return t * 2.0 - 1.0
+
+
+def official_resize(rgb: np.ndarray, size: int = OFFICIAL_SIZE) -> np.ndarray:
+    """Bicubic resize as test.py does: PIL bicubic on the 8-bit RGB image."""
+    u8 = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+    im = Image.fromarray(u8).resize((size, size), Image.BICUBIC)
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def stylize_array_iter(net, rgb: np.ndarray, *, official: bool = False, device="cpu", precision: str | None = None,
+                       tile_pixels: int = 1024 * 1024, tile: int | None = None, overlap: int = 64,
+                       channels_last: bool | None = None, cancel: CancelToken | None = None):
+    """Generator form of ``stylize_array``: yields (done, total) per tile, returns the uint8 result."""
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    prec = _default_precision(dev, precision)
+    cl = (dev.type == "cuda") if channels_last is None else channels_last
+    if official:
+        rgb = official_resize(rgb)
+    x = _to_input(rgb)
+    if tile is None:
+        tile = int(math.sqrt(tile_pixels))
+    batch_stats = official and _is_unet_batchnorm(net)
+    if batch_stats:
+        from ganstudio.nets.cyclegan import set_official_test_behaviour
+
+        set_official_test_behaviour(net, batch_stats=True, dropout=False)
+    try:
+        def fwd(t):
+            return _net_forward(net, t, dev, prec, cl)
+
+        h, w = x.shape[-2:]
+        if h * w <= tile_pixels or official:
+            y = fwd(x)
+            yield 1, 1
+        else:
+            y = yield from _tiled_forward(net, x, dev, prec, cl, tile, overlap, cancel)
+    finally:
+        if batch_stats:
+            from ganstudio.nets.cyclegan import set_official_test_behaviour
+
+            set_official_test_behaviour(net, batch_stats=False, dropout=False)
+    return to_uint8(y[0], truncate=official)
+
+
+def stylize_array(net, rgb: np.ndarray, **kwargs) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] -> (H, W, 3) uint8 (256x256 when ``official``)."""
+    gen = stylize_array_iter(net, rgb, **kwargs)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _alpha_u8(img: ImageData, size: tuple[int, int] | None = None) -> np.ndarray | None:
+    a = img.alpha
+    if a is None:
+        return None
+    if a.dtype == np.uint16:
+        a = ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    a = np.ascontiguousarray(a.reshape(a.shape[0], a.shape[1]))
+    if size is not None and (a.shape[1], a.shape[0]) != size:
+        a = np.asarray(Image.fromarray(a).resize(size, Image.BICUBIC))
+    return a
+
+
+def _attach_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    if alpha is None:
+        return rgb
+    return np.concatenate([rgb, alpha[..., None]], axis=2)
+
+
+def _downscale(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    s = max_side / max(h, w)
+    if s >= 1:
+        return rgb
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    u8 = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(u8).resize(size, Image.LANCZOS), dtype=np.float32) / 255.0
+
+
+# ------------------------------------------------------------------------------------- single image
+
+
+def stylize_image(cancel: CancelToken, input_path, model, direction: str = "AtoB", official: bool = False,
+                  preview_size: int | None = 768, device: str = "auto", precision: str | None = None,
+                  tile_pixels: int = 1024 * 1024, output_path=None):
+    """Preview at ``preview_size`` (longest side; None skips it), then full resolution.
+
+    Yields Progress (the first carries the preview image); returns a dict with ``image`` (H, W, 3|4) uint8
+    (alpha kept), ``preview``, ``model``, ``direction``, ``size`` and ``output_path`` when one was written.
+    """
+    dev = _select_device(device)
+    img = read_image(input_path)
+    yield Progress(0, 3, f"loading model {Path(str(model)).name}")
+    net, desc, name = load_generator(model, direction, dev)
+    cancel.check()
+    rgb = to_float_rgb(img)
+    preview = None
+    kw = dict(official=official, device=dev, precision=precision, tile_pixels=tile_pixels, cancel=cancel)
+    if preview_size and not official and max(rgb.shape[:2]) > preview_size:
+        small = _downscale(rgb, preview_size)
+        preview = stylize_array(net, small, **kw)
+        yield Progress(1, 3, "preview ready; rendering full resolution", preview=preview)
+    cancel.check()
+    gen = stylize_array_iter(net, rgb, **kw)
+    while True:
+        try:
+            done, total = next(gen)
+        except StopIteration as stop:
+            out = stop.value
+            break
+        yield Progress(1 + done / total, 3, f"full resolution: tile {done}/{total}")
+    out_size = (out.shape[1], out.shape[0])
+    image = _attach_alpha(out, _alpha_u8(img, out_size))
+    written = None
+    if output_path is not None:
+        written = str(output_path)
+        write_image(written, image)
+    if preview is None:
+        preview = out
+    yield Progress(3, 3, "done", preview=out)
+    return {"image": image, "preview": preview, "model": name, "direction": direction,
+            "size": out_size, "output_path": written, "hparams": dict(desc.hparams)}
+
+
+def save_result(cancel: CancelToken, image: np.ndarray, path) -> str:
+    """Write ``image`` (uint8 RGB/RGBA) to ``path`` (format from the suffix); JPEG drops alpha."""
+    path = Path(path)
+    if path.suffix.lower() in (".jpg", ".jpeg") and image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(str(path), image)
+    return str(path)
+
+
+# -------------------------------------------------------------------------------------------- batch
+
+
+@dataclass
+class BatchReport:
+    """Outcome of ``stylize_folder``. ``failed`` holds (input path, reason) for every bad file."""
+
+    input_dir: str
+    output_dir: str
+    total: int = 0
+    written: list = field(default_factory=list)  # (input, output)
+    skipped: list = field(default_factory=list)  # (input, existing output)
+    failed: list = field(default_factory=list)  # (input, reason)
+    upscaled: bool = False
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        s = (f"{len(self.written)} written, {len(self.skipped)} already done, {len(self.failed)} failed "
+             f"of {self.total}")
+        if self.failed:
+            s += "\nfailed:\n" + "\n".join(f"  {p}: {r}" for p, r in self.failed)
+        return s
+
+
+def output_path_for(src: Path, input_dir: Path, output_dir: Path, pattern: str, fmt: str, model_name: str,
+                    direction: str) -> Path:
+    rel = src.relative_to(input_dir)
+    ext = src.suffix.lower().lstrip(".") if fmt in ("same", "") else fmt.lower().lstrip(".")
+    if ext == "jpeg":
+        ext = "jpg"
+    name = pattern.format(stem=src.stem, model=_safe(model_name), direction=direction, ext=src.suffix.lstrip("."))
+    return output_dir / rel.parent / f"{name}.{ext}"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
+def _upscaler(name: str | None, device):
+    """Return fn(uint8 RGB(A) array) -> uint8 array from the Upscale engine, or None if unavailable."""
+    if not name:
+        return None
+    try:
+        from ganstudio.engines import upscale as up
+    except ImportError as exc:
+        raise ValueError(f"--then-upscale needs the Upscale engine, which is not available ({exc})") from exc
+    fn = getattr(up, "upscale_array", None)
+    if fn is None:
+        raise ValueError("the Upscale engine has no upscale_array(); chaining is unavailable")
+
+    def run(arr: np.ndarray) -> np.ndarray:
+        res = fn(arr, model=name, device=str(device))
+        if isinstance(res, dict):
+            res = res.get("image")
+        return res
+
+    return run
+
+
+def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction: str = "AtoB",
+                   recursive: bool = True, pattern: str = DEFAULT_PATTERN, fmt: str = "png",
+                   official: bool = False, then_upscale: str | None = None, batch_size: int = 4,
+                   workers: int = 2, device: str = "auto", precision: str | None = None,
+                   tile_pixels: int = 1024 * 1024, thumb_size: int = 128, overwrite: bool = False):
+    """Stylize every image under ``input_dir`` into ``output_dir`` with the same folder tree.
+
+    Files whose output already exists are skipped (so a cancelled batch resumes where it stopped); a bad file is
+    recorded in the report and the rest go on. Progress messages carry ETA; ``extra`` carries ``input``,
+    ``output``, ``thumb`` (small uint8 array), ``eta_s`` and ``failed`` (count). Returns a ``BatchReport``.
+    """
+    import time
+
+    t0 = time.monotonic()
+    input_dir, output_dir = Path(input_dir).resolve(), Path(output_dir).resolve()
+    if not input_dir.is_dir():
+        raise ValueError(f"input folder not found: {input_dir}")
+    if output_dir == input_dir or input_dir in output_dir.parents:
+        raise ValueError("the output folder must be outside the input folder (the input folder is never "
+                         "written to)")
+    if fmt not in OUTPUT_FORMATS + ("same",):
+        raise ValueError(f"format must be one of {OUTPUT_FORMATS} or 'same'")
+    dev = _select_device(device)
+    prec = _default_precision(dev, precision)
+    net, desc, name = load_generator(model, direction, dev)
+    upscale = _upscaler(then_upscale, dev)
+    report = BatchReport(str(input_dir), str(output_dir))
+
+    files = _list_files(input_dir, recursive)
+    report.total = len(files)
+    todo: list[tuple[Path, Path]] = []
+    for src in files:
+        dst = output_path_for(src, input_dir, output_dir, pattern, fmt, name, direction)
+        if dst.resolve() == src.resolve():
+            report.failed.append((str(src), "output name equals the input file; refusing to overwrite it"))
+        elif dst.exists() and not overwrite:
+            report.skipped.append((str(src), str(dst)))
+        else:
+            todo.append((src, dst))
+    n_todo = len(todo)
+    yield Progress(0, max(n_todo, 1), f"{n_todo} to do, {len(report.skipped)} already done",
+                   extra={"eta_s": None, "failed": len(report.failed)})
+    if not todo:
+        report.seconds = time.monotonic() - t0
+        return report
+
+    batch_size = 1 if (official and _is_unet_batchnorm(net)) else max(1, batch_size)
+    cl = dev.type == "cuda"
+    clock = EtaClock()
+    pool = cf.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="stylize-io")
+    writes: list[tuple[cf.Future, Path, Path]] = []
+    done = 0
+
+    def decode(src: Path):
+        img = read_image(src)
+        rgb = to_float_rgb(img)
+        if official:
+            rgb = official_resize(rgb)
+        return img, rgb
+
+    def encode(src: Path, dst: Path, img: ImageData, out: np.ndarray):
+        out = _attach_alpha(out, _alpha_u8(img, (out.shape[1], out.shape[0])))
+        if upscale is not None:
+            out = upscale(out)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.suffix.lower() in (".jpg", ".jpeg") and out.shape[2] == 4:
+            out = out[..., :3]
+        # keep the photo's colour profile and EXIF (orientation already applied and reset to 1)
+        data = ImageData(pixels=np.ascontiguousarray(out[..., :3]),
+                         alpha=np.ascontiguousarray(out[..., 3]) if out.shape[2] == 4 else None,
+                         bit_depth=8, source_mode="RGBA" if out.shape[2] == 4 else "RGB",
+                         icc_profile=img.icc_profile, exif=img.exif, path=str(dst))
+        write_image(str(dst), data)
+        return _thumb(out, thumb_size)
+
+    def run_group(items):
+        """items: list of (src, dst, img, rgb) of the same size -> per item uint8 output."""
+        if not official and len(items) == 1 and items[0][3].shape[0] * items[0][3].shape[1] > tile_pixels:
+            return [stylize_array(net, items[0][3], device=dev, precision=prec, tile_pixels=tile_pixels,
+                                  cancel=cancel, channels_last=cl)]
+        x = torch.cat([_to_input(it[3]) for it in items])
+        y = _net_forward(net, x, dev, prec, cl)
+        return list(to_uint8(y, truncate=official))
+
+    def finished_writes(block: bool):
+        out = []
+        remaining = []
+        for fut, src, dst in writes:
+            if block or fut.done():
+                try:
+                    thumb = fut.result()
+                    report.written.append((str(src), str(dst)))
+                    out.append((src, dst, thumb, None))
+                except Exception as exc:  # a write failure is one bad file, not the end of the batch
+                    report.failed.append((str(src), f"could not write {dst.name}: {exc}"))
+                    out.append((src, dst, None, str(exc)))
+            else:
+                remaining.append((fut, src, dst))
+        writes[:] = remaining
+        return out
+
+    def progress_for(src, dst, thumb):
+        eta = clock.eta_seconds(done, n_todo)
+        msg = f"{done}/{n_todo} {src.name} -> {dst.name}  ETA {format_eta(eta)}"
+        if report.failed:
+            msg += f"  ({len(report.failed)} failed)"
+        return Progress(done, n_todo, msg, extra={"input": str(src), "output": str(dst), "thumb": thumb,
+                                                  "eta_s": eta, "failed": len(report.failed)})
+
+    # decode ahead (bounded window), bucket same-size images, forward a bucket when full
+    window = max(2 * batch_size, workers * 2)
+    pending: "OrderedDict[int, tuple[Path, Path, cf.Future]]" = OrderedDict()
+    buckets: dict[tuple, list] = {}
+    n_buffered = 0
+    it = iter(enumerate(todo))
+    exhausted = False
+    official_bn = official and _is_unet_batchnorm(net)
+    if official_bn:  # official pix2pix test.py: BatchNorm on batch statistics (one image), dropout off
+        from ganstudio.nets.cyclegan import set_official_test_behaviour
+
+        set_official_test_behaviour(net, batch_stats=True, dropout=False)
+    try:
+        while True:
+            cancel.check()
+            while not exhausted and len(pending) + n_buffered < window:
+                try:
+                    i, (src, dst) = next(it)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending[i] = (src, dst, pool.submit(decode, src))
+            group = None
+            if pending:
+                i, (src, dst, fut) = pending.popitem(last=False)
+                try:
+                    img, rgb = fut.result()
+                except Exception as exc:
+                    report.failed.append((str(src), _reason(exc, src)))
+                    done += 1
+                    yield progress_for(src, dst, None)
+                    continue
+                key = rgb.shape
+                buckets.setdefault(key, []).append((src, dst, img, rgb))
+                n_buffered += 1
+                if len(buckets[key]) >= batch_size:
+                    group = buckets.pop(key)
+                elif n_buffered >= window or (exhausted and not pending):
+                    k = max(buckets, key=lambda k: len(buckets[k]))
+                    group = buckets.pop(k)
+            elif buckets:
+                group = buckets.pop(next(iter(buckets)))
+            elif not writes:
+                break
+            if group is not None:
+                n_buffered -= len(group)
+                try:
+                    outs = run_group(group)
+                except Cancelled:
+                    raise
+                except Exception as exc:  # e.g. out of memory on a huge image: report it, go on
+                    log.exception("stylize failed on %s", [g[0] for g in group])
+                    for src, dst, _img, _rgb in group:
+                        report.failed.append((str(src), _reason(exc, src)))
+                        done += 1
+                    outs = []
+                for (src, dst, img, _rgb), out in zip(group, outs):
+                    writes.append((pool.submit(encode, src, dst, img, out), src, dst))
+            block = (group is None and not pending and not buckets) or len(writes) > window
+            for src, dst, thumb, _err in finished_writes(block):
+                done += 1
+                yield progress_for(src, dst, thumb)
+    finally:
+        # let in-flight writes finish (each is atomic); never leave threads behind
+        pool.shutdown(wait=True, cancel_futures=True)
+        if official_bn:
+            set_official_test_behaviour(net, batch_stats=False, dropout=False)
+    report.upscaled = upscale is not None
+    report.seconds = time.monotonic() - t0
+    yield Progress(n_todo, n_todo, "finished: " + report.summary().splitlines()[0],
+                   extra={"eta_s": 0.0, "failed": len(report.failed), "report": report.summary()})
+    return report
+
+
+def _reason(exc: BaseException, src: Path | None = None) -> str:
+    msg = str(exc) or type(exc).__name__
+    if src is not None and msg.startswith(f"{src}: "):  # the report already names the file
+        msg = msg[len(f"{src}: "):]
+    return msg.splitlines()[0][:300]
+
+
+def _thumb(arr: np.ndarray, size: int) -> np.ndarray:
+    im = Image.fromarray(arr[..., :3] if arr.ndim == 3 else arr)
+    im.thumbnail((size, size), Image.BILINEAR)
+    return np.asarray(im.convert("RGB"))
+
+
+def _list_files(folder: Path, recursive: bool) -> list[Path]:
+    """Every file that looks like an image by suffix (bad ones are then reported, not silently skipped)."""
+    try:
+        return list_images(folder, recursive=recursive)
+    except TypeError:  # pragma: no cover
+        return list_images(folder)

@@ -1,0 +1,282 @@
+"""Models > Model manager: the known models (bundled manifests + the user's library), import, download.
+
+Reading the manifest is a few small JSON files, so it happens on the GUI thread; importing (hashing and
+copying a checkpoint, recognising its architecture) and downloading run as worker jobs:
+``ganstudio.engines.library_jobs:import_checkpoint`` and ``…:download_model``. Every error (offline,
+sha256 mismatch, an unrecognised or unsafe checkpoint) is shown in the dialog's status line, never as a
+crash or a modal box.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ganstudio.core import manifest, paths
+from ganstudio.core.progress import Progress
+from ganstudio.ui.settings import Settings
+from ganstudio.workers.engine_worker import EngineJob, JobHandle, start_job
+
+log = logging.getLogger(__name__)
+
+IMPORT_TARGET = "ganstudio.engines.library_jobs:import_checkpoint"
+DOWNLOAD_TARGET = "ganstudio.engines.library_jobs:download_model"
+COLUMNS = ("ID", "Task", "Architecture", "Size", "License", "Present")
+CHECKPOINT_FILTER = ("Checkpoints (*.pth *.pt *.ckpt *.pkl *.safetensors *.bin *.param);;All files (*)")
+
+
+def _field(obj: Any, name: str, default: Any = "") -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+class ModelManagerDialog(QDialog):
+    def __init__(self, settings: Optional[Settings] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.settings = settings or Settings()
+        self.setWindowTitle("Model manager")
+        self.resize(900, 480)
+        self.rows: list[dict] = []
+        self.job: Optional[JobHandle] = None
+        self.job_kind = ""
+
+        layout = QVBoxLayout(self)
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        layout.addWidget(self.table, 1)
+
+        self.details = QLabel("", self)
+        self.details.setWordWrap(True)
+        self.details.setObjectName("modelDetails")
+        layout.addWidget(self.details)
+
+        progress_row = QHBoxLayout()
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.hide()
+        self.status = QLabel("", self)
+        self.status.setObjectName("managerStatus")
+        self.status.setWordWrap(True)
+        progress_row.addWidget(self.status, 1)
+        progress_row.addWidget(self.progress, 1)
+        layout.addLayout(progress_row)
+
+        buttons = QHBoxLayout()
+        self.import_button = QPushButton("Import checkpoint…", self)
+        self.import_button.clicked.connect(lambda: self.import_checkpoint())
+        self.download_button = QPushButton("Download", self)
+        self.download_button.clicked.connect(lambda: self.download())
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel_job)
+        self.folder_button = QPushButton("Open library folder", self)
+        self.folder_button.clicked.connect(self.open_library_folder)
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.clicked.connect(self.refresh)
+        close = QPushButton("Close", self)
+        close.clicked.connect(self.hide)  # a running download goes on (the status bar shows it)
+        for b in (self.import_button, self.download_button, self.cancel_button, self.folder_button,
+                  self.refresh_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        layout.addLayout(buttons)
+        self.refresh()
+
+    # ------------------------------------------------------------------------------- the table
+    def refresh(self) -> None:
+        selected = self.selected_id()
+        try:
+            entries = manifest.load_manifest()
+            self.rows = manifest.entries_as_rows(entries)
+        except Exception as exc:  # a broken library file: say so, keep the dialog usable
+            log.exception("cannot read the model manifest")
+            self.rows = []
+            self._set_status(f"Cannot read the model list: {exc}", error=True)
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(self.rows))
+        for r, row in enumerate(self.rows):
+            values = (row["id"], row["task"], row["arch"], manifest.format_size(row["size_bytes"]),
+                      row["license"], "yes" if row["present"] else "no")
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(str(value or ""))
+                if c == 0:
+                    item.setToolTip(row.get("description") or row["id"])
+                self.table.setItem(r, c, item)
+        if selected:
+            self.select(selected)
+        self._update_buttons()
+
+    def row_ids(self) -> list[str]:
+        return [self.table.item(r, 0).text() for r in range(self.table.rowCount())]
+
+    def selected_id(self) -> str:
+        items = self.table.selectedItems() if hasattr(self, "table") else []
+        if not items:
+            return ""
+        return self.table.item(items[0].row(), 0).text()
+
+    def selected_row(self) -> Optional[dict]:
+        mid = self.selected_id()
+        return next((row for row in self.rows if row["id"] == mid), None)
+
+    def select(self, model_id: str) -> bool:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).text() == model_id:
+                self.table.selectRow(r)
+                return True
+        return False
+
+    def _on_selection(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            self.details.setText("")
+        else:
+            where = row["path"] or (row["url"] and f"download from {row['url']}") or "not present"
+            text = row.get("description") or ""
+            self.details.setText(f"<b>{row['id']}</b> ({row['source']}) — {where}" + (f"<br>{text}" if text else ""))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self.job is not None
+        row = self.selected_row()
+        can_download = row is not None and bool(row.get("url")) and not row["present"]
+        self.download_button.setEnabled(can_download and not busy)
+        self.download_button.setToolTip(
+            "" if can_download else "select a model that is not present and has a download address")
+        self.import_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #c0392b;" if error else "")
+        self.status.setProperty("error", error)
+
+    # ------------------------------------------------------------------------------- jobs
+    def _start(self, kind: str, job: EngineJob) -> JobHandle:
+        self.job_kind = kind
+        self.progress.setValue(0)
+        self.progress.setRange(0, 0)  # busy until the first progress report says how much
+        self.progress.show()
+        handle = start_job(job)
+        w = handle.worker
+        w.progress.connect(self._on_progress)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        w.cancelled.connect(self._on_cancelled)
+        self.job = handle
+        self._update_buttons()
+        return handle
+
+    def import_checkpoint(self, path: Optional[str] = None) -> Optional[JobHandle]:
+        """Import a checkpoint file (asks for one when ``path`` is None) into the user library."""
+        if self.job is not None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Import checkpoint", self.settings.last_dir("import"),
+                                                  CHECKPOINT_FILTER)
+            if not path:
+                return None
+        self.settings.set_last_dir("import", path)
+        self._set_status(f"Importing {Path(path).name}…")
+        return self._start("import", EngineJob(IMPORT_TARGET, {"path": str(path)}, name=f"import {Path(path).name}"))
+
+    def download(self, model_id: Optional[str] = None) -> Optional[JobHandle]:
+        """Download a listed model (the selected one when ``model_id`` is None)."""
+        if self.job is not None:
+            return None
+        model_id = model_id or self.selected_id()
+        if not model_id:
+            self._set_status("Select a model to download first", error=True)
+            return None
+        self._set_status(f"Downloading {model_id}…")
+        return self._start("download", EngineJob(DOWNLOAD_TARGET, {"model_id": model_id}, name=f"download {model_id}"))
+
+    @Slot()
+    def cancel_job(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self._set_status("Cancelling…")
+
+    @Slot(object)
+    def _on_progress(self, p: Progress) -> None:
+        if p.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(round(p.fraction * 1000)))
+        if p.message:
+            self._set_status(p.message)
+
+    def _job_ended(self) -> None:
+        self.job = None
+        self.progress.setRange(0, 1000)
+        self.progress.hide()
+        self.refresh()
+
+    @Slot(object)
+    def _on_finished(self, result: object) -> None:
+        kind = self.job_kind
+        self._job_ended()
+        mid = _field(result, "id", "")
+        if kind == "import":
+            arch = _field(result, "arch", "") or "not recognised yet"
+            self._set_status(f"Imported {mid or 'the checkpoint'}: architecture {arch}")
+        else:
+            where = _field(result, "path", "") or (result if isinstance(result, (str, Path)) else "")
+            self._set_status(f"Downloaded {mid or ''} {('to ' + str(where)) if where else ''}".strip())
+        if mid:
+            self.select(str(mid))
+
+    @Slot(str, str)
+    def _on_failed(self, message: str, tb: str) -> None:
+        kind = self.job_kind
+        self._job_ended()
+        self._set_status(f"{'Import' if kind == 'import' else 'Download'} failed: {message}", error=True)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        kind = self.job_kind
+        self._job_ended()
+        extra = " (the partial file is kept, so the next download resumes)" if kind == "download" else ""
+        self._set_status(f"{'Import' if kind == 'import' else 'Download'} cancelled{extra}")
+
+    def is_busy(self) -> bool:
+        return self.job is not None
+
+    # ------------------------------------------------------------------------------- misc
+    def open_library_folder(self) -> bool:
+        folder = paths.user_models_dir()
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def shutdown(self) -> None:
+        """Cancel a running job and wait for it (window close)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait()

@@ -1,0 +1,319 @@
+"""Paint: turn semantic label maps into images with a SPADE generator (any official or own checkpoint).
+
+Entry points (torch, no Qt; the GUI calls them through EngineJob strings):
+    describe_model(model, overrides=None) -> dict           what the canvas needs: labels, palette, sizes
+    render(label_map, instance_map=None, model=..., seed=0, size=None) -> (H, W, 3) uint8
+    synth(inputs, output, model, seed=0, ...)                generator for the CLI: Progress per file
+and, re-exported from ganstudio.core.palettes (plain numpy, also used by the canvas directly):
+    read_label_map, write_label_map, photo_to_label_map, LabelMapError.
+
+Model hyperparameters the keys cannot tell (SPADE upsampling mode, label_nc vs dontcare vs instance channel,
+crop size / aspect ratio) come, later ones winning, from: ``spade.detect`` (which knows the official three),
+a JSON sidecar next to the checkpoint (``<file>.json``, our own saved metadata), the manifest entry's
+``arch_kwargs`` when the model is given by id, and the caller's ``overrides``.
+
+Input pipeline as the official test.py (SPEC §4): nearest resize of the ids to the render size, 255 -> the
+dontcare slot, one-hot, instance-edge channel last. A painted layout has no instance ids, so where the model
+takes instance edges and none are given, the label map itself serves as the instance map (an edge at every
+label boundary) — the same choice the GauGAN demo makes for painted input.
+Output as tensor2im: (x + 1) / 2 · 255, clipped, truncated to uint8.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from ganstudio.core.palettes import (  # noqa: F401  (re-exported for the CLI and tests)
+    DONTCARE,
+    LabelMapError,
+    Palette,
+    looks_like_label_map,
+    palette_for,
+    photo_to_label_map,
+    read_label_map,
+    write_label_map,
+)
+from ganstudio.core.progress import CancelToken, Progress
+from ganstudio.nets import spade
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()  # the cached module's upsampling mode is set per call: one forward at a time
+
+HPARAM_KEYS = ("label_nc", "contain_dontcare_label", "use_instance", "num_upsampling_layers", "crop_size",
+               "aspect_ratio", "dataset", "label_names", "palette")
+
+
+@dataclass
+class PaintModelInfo:
+    path: str
+    semantic_nc: int
+    ngf: int
+    label_nc: int
+    contain_dontcare_label: bool
+    use_instance: bool
+    num_upsampling_layers: str
+    crop_size: int
+    aspect_ratio: float
+    dataset: str
+    use_vae: bool
+    size_multiple: int
+    native_size: tuple  # (H, W)
+    palette: str = ""  # built-in palette key or a palette JSON path; "" = by label count
+    label_names: list | None = None
+
+    def get_palette(self) -> Palette:
+        from ganstudio.core.palettes import generic_palette, load_palette
+
+        if self.palette:
+            return load_palette(self.palette)
+        if self.label_names:
+            return generic_palette(self.label_nc, self.label_names)
+        return palette_for(self.label_nc, self.dataset)
+
+
+# ------------------------------------------------------------------------------------------- models
+def _resolve(model) -> tuple[Path, dict]:
+    """A path, or a manifest id -> (file, arch_kwargs)."""
+    if isinstance(model, (str, Path)) and Path(model).is_file():
+        return Path(model), {}
+    from ganstudio.core.manifest import UnknownModelError, entry_path, find_model
+
+    try:
+        entry = find_model(str(model))
+    except UnknownModelError:
+        raise FileNotFoundError(f"{model}: neither a SPADE checkpoint file nor a known model id") from None
+    path = entry_path(entry)
+    if path is None:
+        raise FileNotFoundError(f"model {entry.id} is not downloaded yet"
+                                f"{f' (get it from {entry.url})' if entry.url else ''}")
+    return Path(path), dict(entry.arch_kwargs or {})
+
+
+def _sidecar(path: Path) -> dict:
+    for side in (Path(str(path) + ".json"), path.with_suffix(".json")):
+        if side.is_file() and side != path:
+            try:
+                data = json.loads(side.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                log.warning("ignoring unreadable model metadata %s: %s", side, exc)
+                return {}
+            return data.get("spade", data) if isinstance(data, dict) else {}
+    return {}
+
+
+def _get_module(model, device: str):
+    from ganstudio.engines.model_cache import get_model
+
+    return get_model(model if not isinstance(model, Path) else str(model), device=device, family="spade")
+
+
+def load_paint_model(model, device: str = "cpu", overrides: dict | None = None):
+    """-> (SPADEGenerator in eval mode, PaintModelInfo)."""
+    if isinstance(model, spade.SPADEGenerator):  # an in-memory module (tests, benchmarks)
+        net, hp, path = model, {}, ""
+        base = dict(semantic_nc=net.semantic_nc, ngf=net.ngf, label_nc=net.label_nc,
+                    contain_dontcare_label=net.contain_dontcare_label, use_instance=net.use_instance,
+                    num_upsampling_layers=net.num_upsampling_layers, crop_size=net.crop_size,
+                    aspect_ratio=net.aspect_ratio, dataset=net.dataset, use_vae=net.use_vae)
+    else:
+        path, arch_kwargs = _resolve(model)
+        net, desc = _get_module(model if not Path(str(model)).is_file() else path, device)
+        base = dict(desc.hparams)
+        hp = _sidecar(path)
+        hp.update(arch_kwargs)
+    hp = {k: v for k, v in hp.items() if k in HPARAM_KEYS}
+    hp.update({k: v for k, v in (overrides or {}).items() if k in HPARAM_KEYS and v is not None})
+    merged = {**base, **hp}
+    if "label_nc" in hp and not ({"contain_dontcare_label", "use_instance"} & set(hp)):
+        # only label_nc given: the remaining channels are dontcare first, then instance (official order)
+        extra = merged["semantic_nc"] - int(hp["label_nc"])
+        merged["contain_dontcare_label"], merged["use_instance"] = extra >= 1, extra >= 2
+    info = PaintModelInfo(
+        path=str(path), semantic_nc=int(merged["semantic_nc"]), ngf=int(merged["ngf"]),
+        label_nc=int(merged["label_nc"]), contain_dontcare_label=bool(merged["contain_dontcare_label"]),
+        use_instance=bool(merged["use_instance"]),
+        num_upsampling_layers=str(merged.get("num_upsampling_layers", "normal")),
+        crop_size=int(merged.get("crop_size", 256)), aspect_ratio=float(merged.get("aspect_ratio", 1.0)),
+        dataset=str(merged.get("dataset", "") or ""), use_vae=bool(merged.get("use_vae", False)),
+        size_multiple=2 ** spade.UPSAMPLING_MODES[str(merged.get("num_upsampling_layers", "normal"))],
+        native_size=(0, 0), palette=str(merged.get("palette", "") or ""),
+        label_names=merged.get("label_names"))
+    total = info.label_nc + int(info.contain_dontcare_label) + int(info.use_instance)
+    if total != info.semantic_nc:
+        raise ValueError(f"the model takes {info.semantic_nc} input channels but label_nc {info.label_nc} + dontcare "
+                         f"{int(info.contain_dontcare_label)} + instance {int(info.use_instance)} = {total}")
+    sw = info.crop_size // info.size_multiple
+    info.native_size = (max(1, round(sw / info.aspect_ratio)) * info.size_multiple, max(1, sw) * info.size_multiple)
+    return net, info
+
+
+def describe_model(model, overrides: dict | None = None, cancel: CancelToken | None = None) -> dict:
+    """Plain data for the GUI: the model's label set, palette (names + colours) and sizes."""
+    _, info = load_paint_model(model, overrides=overrides)
+    pal = info.get_palette()
+    d = asdict(info)
+    d["palette_key"] = pal.key
+    d["palette_name"] = pal.name
+    d["label_names"] = list(pal.names)[: max(info.label_nc, len(pal.names))]
+    d["label_colors"] = pal.colors.tolist()
+    d["dontcare_value"] = DONTCARE if info.contain_dontcare_label else None
+    return d
+
+
+# ------------------------------------------------------------------------------------------ render
+def _round_size(h: int, w: int, m: int) -> tuple[int, int]:
+    return max(m, int(round(h / m)) * m), max(m, int(round(w / m)) * m)
+
+
+def _resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if ids.shape[:2] == tuple(size):
+        return ids
+    from PIL import Image
+
+    arr = ids.astype(np.uint16) if ids.dtype != np.uint8 else ids
+    im = Image.fromarray(arr)  # uint8 -> 'L', uint16 -> 'I;16'; nearest as the official label transform
+    return np.asarray(im.resize((size[1], size[0]), Image.Resampling.NEAREST))
+
+
+def prepare_semantics(label_map: np.ndarray, info: PaintModelInfo, size: tuple[int, int],
+                      instance_map: np.ndarray | None = None) -> torch.Tensor:
+    """(H, W) ids -> the generator input (1, semantic_nc, size) float32."""
+    lm = np.asarray(label_map)
+    if lm.ndim != 2:
+        raise ValueError(f"a label map is (H, W) ids, got shape {lm.shape}")
+    lm = _resize_ids(lm, size).astype(np.int64)
+    if not info.contain_dontcare_label and (lm == DONTCARE).any() and info.label_nc <= DONTCARE:
+        raise LabelMapError(f"the label map has dontcare pixels (255) but this model has no dontcare slot; "
+                            f"paint them with a label 0..{info.label_nc - 1}")
+    try:
+        inst = None
+        if info.use_instance:
+            inst = _resize_ids(np.asarray(instance_map), size).astype(np.int64) if instance_map is not None else lm
+        return spade.make_semantics(torch.from_numpy(lm), info.label_nc, info.contain_dontcare_label,
+                                    None if inst is None else torch.from_numpy(inst), info.use_instance)
+    except ValueError as exc:
+        raise LabelMapError(str(exc)) from exc
+
+
+def tensor_to_image(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) in [-1, 1] -> (H, W, 3) uint8 exactly as the official tensor2im (clip, truncate)."""
+    arr = (x[0].detach().float().cpu().permute(1, 2, 0).numpy() + 1.0) / 2.0 * 255.0
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def _autocast(device, precision: str):
+    from ganstudio.engines.device import autocast
+
+    return autocast(torch.device(device), precision)
+
+
+def render(label_map: np.ndarray, instance_map: np.ndarray | None = None, model=None, seed: int = 0,
+           size: str | tuple | None = None, device: str = "cpu", precision: str = "fp32",
+           overrides: dict | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+    """Render one label map. ``size``: None / "native" = the model's own output size (256×256 for ade20k/coco,
+    256×512 for cityscapes), "full" = the label map's size rounded to the model's multiple, or (H, W).
+    ``seed`` draws z for VAE models; the public models are deterministic and ignore it.
+    Returns (H, W, 3) uint8 RGB at the render size."""
+    if model is None:
+        raise ValueError("no model: choose a SPADE checkpoint")
+    net, info = load_paint_model(model, device=device, overrides=overrides)
+    lm = np.asarray(label_map)
+    if size is None or size == "native":
+        hw = info.native_size
+    elif size == "full":
+        hw = _round_size(lm.shape[0], lm.shape[1], info.size_multiple)
+    else:
+        hw = _round_size(int(size[0]), int(size[1]), info.size_multiple)
+    if cancel is not None:
+        cancel.check()
+    seg = prepare_semantics(lm, info, hw, instance_map).to(device)
+    z = None
+    if info.use_vae:
+        g = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(1, net.z_dim, generator=g).to(device)
+    with _lock, torch.inference_mode(), _autocast(device, precision):
+        if info.num_upsampling_layers != net.num_upsampling_layers or net.crop_size != info.crop_size \
+                or net.aspect_ratio != info.aspect_ratio:
+            net.set_upsampling(info.num_upsampling_layers, info.crop_size, info.aspect_ratio)
+        out = net(seg, z) if info.use_vae else net(seg)
+    return tensor_to_image(out)
+
+
+def render_full(label_map, instance_map=None, model=None, seed: int = 0, device: str = "cpu",
+                overrides: dict | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+    """The on-demand full-resolution render: the label map's own size (rounded to the model's multiple)."""
+    return render(label_map, instance_map, model=model, seed=seed, size="full", device=device,
+                  overrides=overrides, cancel=cancel)
+
+
+# ------------------------------------------------------------------------------------------- batch
+def _expand_inputs(inputs: Iterable) -> list[tuple[Path, Path]]:
+    """-> [(file, relative output stem)], folders expanded recursively (sorted)."""
+    from ganstudio.core.imageio import list_images
+
+    out: list[tuple[Path, Path]] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for f in list_images(p):
+                out.append((f, f.relative_to(p).with_suffix("")))
+        elif p.is_file():
+            out.append((p, Path(p.stem)))
+        else:
+            raise FileNotFoundError(f"no such file or folder: {p}")
+    return out
+
+
+def _write_rgb(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from ganstudio.core.imageio import write_image
+
+    write_image(path, rgb)
+
+
+def synth(inputs, output, model, seed: int = 0, size: str | tuple | None = None, device: str = "cpu",
+          overrides: dict | None = None, palette: str | None = None, unknown: str = "error",
+          cancel: CancelToken | None = None):
+    """Render every label map in ``inputs`` (files and folders). ``output`` is a folder, or a file name when
+    there is exactly one input. Yields Progress per file; returns the list of written paths.
+    A file that fails (bad ids, unknown colours) is reported in the progress message and skipped; the
+    run raises at the end only if every file failed."""
+    cancel = cancel or CancelToken()
+    files = _expand_inputs(inputs if isinstance(inputs, (list, tuple)) else [inputs])
+    if not files:
+        raise FileNotFoundError("no label maps found in the inputs")
+    _, info = load_paint_model(model, device=device, overrides=overrides)
+    pal = info.get_palette() if palette is None else palette_for(info.label_nc, palette) if palette in (
+        "ade20k", "coco_stuff", "cityscapes", "coco", "ade") else Palette.from_json(palette)
+    output = Path(output)
+    single_file = len(files) == 1 and output.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+    written: list[Path] = []
+    errors: list[str] = []
+    yield Progress(0, len(files), f"{len(files)} label map(s)")
+    for i, (src, rel) in enumerate(files):
+        cancel.check()
+        try:
+            imp = read_label_map(src, pal, n_labels=info.label_nc + int(info.contain_dontcare_label), unknown=unknown,
+                                 allow_dontcare=info.contain_dontcare_label)
+            rgb = render(imp.label_map, None, model=model, seed=seed, size=size, device=device,
+                         overrides=overrides, cancel=cancel)
+        except (LabelMapError, ValueError) as exc:
+            errors.append(f"{src}: {exc}")
+            log.error("%s: %s", src, exc)
+            yield Progress(i + 1, len(files), f"skipped {src.name}: {exc}")
+            continue
+        dst = output if single_file else output / rel.with_suffix(".png")
+        _write_rgb(dst, rgb)
+        written.append(dst)
+        yield Progress(i + 1, len(files), f"{src.name} -> {dst}", preview=rgb)
+    if errors and not written:
+        raise LabelMapError("no image was made:\n" + "\n".join(errors))
+    return written

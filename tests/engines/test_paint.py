@@ -1,0 +1,218 @@
+"""Paint engine: rendering label maps with small seeded SPADE generators; label-map import / export."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganstudio.core import palettes
+from ganstudio.core.progress import CancelToken, Progress
+from ganstudio.engines import paint
+from ganstudio.nets import spade
+
+
+def make_model(tmp_path, *, label_nc=3, dontcare=True, instance=True, ngf=2, crop=64, seed=0, sidecar=True,
+               name="small_G.pth"):
+    """A small seeded SPADE generator saved as an official-style plain state dict (+ our JSON metadata)."""
+    torch.manual_seed(seed)
+    semantic_nc = label_nc + int(dontcare) + int(instance)
+    net = spade.SPADEGenerator(semantic_nc, ngf=ngf, label_nc=label_nc, contain_dontcare_label=dontcare,
+                               use_instance=instance, crop_size=crop)
+    with torch.no_grad():  # non-trivial running statistics, as a trained model has
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    net.eval()
+    path = tmp_path / name
+    torch.save(net.state_dict(), path)
+    if sidecar:
+        (tmp_path / (name + ".json")).write_text(json.dumps(
+            {"label_nc": label_nc, "contain_dontcare_label": dontcare, "use_instance": instance,
+             "crop_size": crop}))
+    return path, net
+
+
+def blobs(h=64, w=64, n=3, seed=1):
+    rng = np.random.default_rng(seed)
+    lm = np.zeros((h, w), np.uint8)
+    for k in range(1, n):
+        y, x = rng.integers(0, h - 16), rng.integers(0, w - 16)
+        lm[y:y + rng.integers(8, 24), x:x + rng.integers(8, 24)] = k
+    return lm
+
+
+def direct(net, lm, inst=None, label_nc=3, dontcare=True, instance=True):
+    """The network applied directly, with the official pre/post-processing written out here."""
+    ids = torch.from_numpy(lm.astype(np.int64))
+    ids = torch.where(ids == 255, torch.full_like(ids, label_nc), ids) if dontcare else ids
+    seg = torch.nn.functional.one_hot(ids, label_nc + int(dontcare)).permute(2, 0, 1)[None].float()
+    if instance:
+        t = torch.from_numpy((lm if inst is None else inst).astype(np.int64))
+        e = torch.zeros_like(t, dtype=torch.bool)
+        e[:, 1:] |= t[:, 1:] != t[:, :-1]
+        e[:, :-1] |= t[:, 1:] != t[:, :-1]
+        e[1:, :] |= t[1:, :] != t[:-1, :]
+        e[:-1, :] |= t[1:, :] != t[:-1, :]
+        seg = torch.cat([seg, e[None, None].float()], 1)
+    with torch.inference_mode():
+        out = net(seg)
+    return np.clip((out[0].permute(1, 2, 0).numpy() + 1) / 2 * 255, 0, 255).astype(np.uint8)
+
+
+def test_render_equals_network_applied_directly(tmp_path):
+    path, net = make_model(tmp_path)
+    lm = blobs()
+    lm[:4, :4] = 255  # dontcare pixels go to the dontcare channel
+    got = paint.render(lm, None, model=str(path), seed=0)
+    assert got.shape == (64, 64, 3) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got, direct(net, lm))
+    # an explicit instance map changes only the edge channel
+    inst = np.zeros_like(lm, dtype=np.int64)
+    inst[:, 32:] = 7
+    np.testing.assert_array_equal(paint.render(lm, inst, model=str(path)), direct(net, lm, inst))
+    assert not np.array_equal(direct(net, lm, inst), direct(net, lm))
+
+
+def test_sizes_native_full_and_more_override(tmp_path):
+    path, _ = make_model(tmp_path)
+    lm = blobs(100, 70)
+    assert paint.render(lm, model=str(path)).shape == (64, 64, 3)  # native: crop 64
+    assert paint.render(lm, model=str(path), size="full").shape == (96, 64, 3)
+    out = paint.render(lm, model=str(path), overrides={"num_upsampling_layers": "more", "crop_size": 128,
+                                                       "aspect_ratio": 2.0})
+    assert out.shape == (64, 128, 3)
+
+
+def test_describe_model_reads_sidecar_and_detects_without_it(tmp_path):
+    path, _ = make_model(tmp_path)
+    d = paint.describe_model(str(path))
+    assert (d["label_nc"], d["contain_dontcare_label"], d["use_instance"]) == (3, True, True)
+    assert len(d["label_colors"]) >= 3 and d["native_size"] == (64, 64)
+    bare, _ = make_model(tmp_path, sidecar=False, name="bare.pth")
+    d = paint.describe_model(str(bare))
+    assert (d["label_nc"], d["use_instance"]) == (5, False)  # only the channel count is known
+    d = paint.describe_model(str(bare), overrides={"label_nc": 3})
+    assert (d["contain_dontcare_label"], d["use_instance"]) == (True, True)
+
+
+def test_dontcare_refused_without_a_slot_and_bad_ids(tmp_path):
+    path, _ = make_model(tmp_path, dontcare=False, instance=False, label_nc=4, name="nodc.pth")
+    lm = blobs()
+    lm[0, 0] = 255
+    with pytest.raises(palettes.LabelMapError, match="dontcare"):
+        paint.render(lm, model=str(path))
+    lm[0, 0] = 9
+    with pytest.raises(palettes.LabelMapError, match="out of range"):
+        paint.render(lm, model=str(path))
+
+
+# ------------------------------------------------------------------------------------------ palettes
+def test_builtin_palettes_sizes_and_known_colours():
+    ade = palettes.load_palette("ade20k")
+    coco = palettes.load_palette("coco_stuff")
+    city = palettes.load_palette("cityscapes")
+    assert len(ade) == 151 and len(coco) == 182 and len(city) == 35
+    assert ade.names[3] == "sky" and ade.color_of(3) == (6, 230, 230)  # PNG value 3 = sky (SPEC §4)
+    assert city.names[7] == "road" and city.color_of(7) == (128, 64, 128)
+    assert city.names[26] == "car" and city.color_of(26) == (0, 0, 142)
+    assert coco.names[0] == "person" and coco.names[181] == "wood" and coco.names[156] == "sky-other"
+    assert palettes.palette_for(150).key == "ade20k" and palettes.palette_for(35).key == "cityscapes"
+    assert len(palettes.palette_for(7)) == 7
+
+
+def test_import_colour_coded_maps_colours(tmp_path):
+    ade = palettes.load_palette("ade20k")
+    ids = np.array([[0, 3, 3, 150], [5, 5, 21, 150]], np.uint8)
+    rgb = np.zeros((2, 4, 3), np.uint8)
+    for i in np.unique(ids):
+        rgb[ids == i] = ade.color_of(int(i))  # written out here, not by the code under test
+    Image.fromarray(rgb).save(tmp_path / "map.png")
+    imp = palettes.read_label_map(tmp_path / "map.png", ade)
+    assert imp.kind == "colour" and not imp.messages
+    np.testing.assert_array_equal(imp.label_map, ids)
+
+    rgb[0, 0] = (1, 2, 3)  # a colour that is in no palette entry
+    Image.fromarray(rgb).save(tmp_path / "odd.png")
+    with pytest.raises(palettes.LabelMapError, match="#010203"):
+        palettes.read_label_map(tmp_path / "odd.png", ade)
+    imp = palettes.read_label_map(tmp_path / "odd.png", ade, unknown="nearest")
+    assert imp.label_map[0, 0] == 0 and "nearest" in imp.messages[0]  # (1,2,3) is nearest to black
+
+
+def test_import_indexed_rejects_bad_indices_with_a_message(tmp_path):
+    city = palettes.load_palette("cityscapes")
+    ids = np.full((8, 8), 7, np.uint8)
+    ids[2, 2] = 40
+    im = Image.fromarray(ids, mode="P")
+    im.putpalette(city.png_palette())
+    im.save(tmp_path / "bad.png")
+    with pytest.raises(palettes.LabelMapError) as err:
+        palettes.read_label_map(tmp_path / "bad.png", city, allow_dontcare=False)
+    assert "40 (1 px)" in str(err.value) and "0..34" in str(err.value)
+    ids[2, 2] = 26
+    Image.fromarray(ids, mode="L").save(tmp_path / "good.png")
+    np.testing.assert_array_equal(palettes.read_label_map(tmp_path / "good.png", city).label_map, ids)
+
+
+def test_export_indexed_png_with_palette_round_trips(tmp_path):
+    coco = palettes.load_palette("coco_stuff")
+    ids = blobs(32, 32, n=5)
+    ids[0, 0] = 156
+    palettes.write_label_map(tmp_path / "out.png", ids, coco)
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.mode == "P"
+        np.testing.assert_array_equal(np.array(im), ids)
+        assert tuple(np.array(im.convert("RGB"))[0, 0]) == (95, 219, 255)  # sky-other's colour is in the file
+    back = palettes.read_label_map(tmp_path / "out.png", coco)
+    np.testing.assert_array_equal(back.label_map, ids)
+
+
+def test_photo_to_label_map_by_nearest_palette_colour():
+    city = palettes.load_palette("cityscapes")
+    truth = np.array([[23, 23, 21], [7, 7, 26]], np.uint8)  # sky, vegetation, road, car
+    photo = city.colorize(truth).astype(np.int16) + np.array([[[5, -4, 3]]], np.int16)
+    photo = np.clip(photo, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(palettes.photo_to_label_map(photo, city), truth)
+
+
+# ------------------------------------------------------------------------------------------- batch
+def test_synth_generator_folder(tmp_path):
+    path, net = make_model(tmp_path)
+    src = tmp_path / "maps"
+    (src / "sub").mkdir(parents=True)
+    a, b = blobs(seed=1), blobs(seed=2)
+    Image.fromarray(a, mode="L").save(src / "a.png")
+    Image.fromarray(b, mode="L").save(src / "sub" / "b.png")
+    bad = a.copy()
+    bad[0, 0] = 77
+    Image.fromarray(bad, mode="L").save(src / "c_bad.png")
+    gen = paint.synth([src], tmp_path / "out", model=str(path), cancel=CancelToken())
+    reports = []
+    while True:
+        try:
+            reports.append(next(gen))
+        except StopIteration as stop:
+            written = stop.value
+            break
+    assert all(isinstance(p, Progress) for p in reports)
+    assert reports[-1].done == reports[-1].total == 3
+    assert any("skipped c_bad.png" in p.message and "77" in p.message for p in reports)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == ["a.png", "sub/b.png"]
+    np.testing.assert_array_equal(np.array(Image.open(tmp_path / "out" / "sub" / "b.png")), direct(net, b))
+
+
+def test_synth_cancel(tmp_path):
+    path, _ = make_model(tmp_path)
+    Image.fromarray(blobs(), mode="L").save(tmp_path / "a.png")
+    tok = CancelToken()
+    gen = paint.synth([tmp_path / "a.png"], tmp_path / "out", model=str(path), cancel=tok)
+    next(gen)
+    tok.cancel()
+    from ganstudio.core.progress import Cancelled
+
+    with pytest.raises(Cancelled):
+        next(gen)

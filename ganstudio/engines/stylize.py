@@ -317,7 +317,7 @@ def _downscale(rgb: np.ndarray, max_side: int) -> np.ndarray:
 
 def stylize_image(cancel: CancelToken, input_path, model, direction: str = "AtoB", official: bool = False,
                   preview_size: int | None = 768, device: str = "auto", precision: str | None = None,
-                  tile_pixels: int = 1024 * 1024, output_path=None):
+                  tile_pixels: int = 1024 * 1024, overlap: int = 64, output_path=None):
     """Preview at ``preview_size`` (longest side; None skips it), then full resolution.
 
     Yields Progress (the first carries the preview image); returns a dict with ``image`` (H, W, 3|4) uint8
@@ -330,7 +330,8 @@ def stylize_image(cancel: CancelToken, input_path, model, direction: str = "AtoB
     cancel.check()
     rgb = to_float_rgb(img)
     preview = None
-    kw = dict(official=official, device=dev, precision=precision, tile_pixels=tile_pixels, cancel=cancel)
+    kw = dict(official=official, device=dev, precision=precision, tile_pixels=tile_pixels, overlap=overlap,
+              cancel=cancel)
     if preview_size and not official and max(rgb.shape[:2]) > preview_size:
         small = _downscale(rgb, preview_size)
         preview = stylize_array(net, small, **kw)

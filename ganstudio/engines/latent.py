@@ -90,16 +90,15 @@ def _resolve_path(model: str | os.PathLike) -> Path:
     if p.is_file():
         return p
     try:  # a manifest id
-        from ganstudio.core.manifest import entry_path, find_model
+        from ganstudio.engines.model_cache import resolve
+    except ImportError:
+        raise LatentError(f"no such model file: {model}") from None
+    from ganstudio.checkpoint_io import CheckpointError
 
-        entry = find_model(str(model))
-        found = entry_path(entry)
-        if found is not None:
-            return Path(found)
-        raise LatentError(f"model {model!r} is in the catalogue but its file is not downloaded")
-    except (ImportError, KeyError, LookupError):
-        pass
-    raise LatentError(f"no such model file or catalogue id: {model}")
+    try:
+        return Path(resolve(str(model))[0])
+    except CheckpointError as exc:
+        raise LatentError(str(exc)) from exc
 
 
 def _load_net(path: Path, device: str):

@@ -1,0 +1,214 @@
+"""`ganstudio sample`, `ganstudio interpolate`, `ganstudio edit`: StyleGAN2 / DCGAN latent tools, headless.
+
+Every PNG written carries its recipe (model sha256, seeds, latent, truncation, noise, edits) in PNG text chunks;
+open it in the app to get back to that state.
+"""
+from __future__ import annotations
+
+import sys
+
+NOISE_HELP = "StyleGAN2 noise maps: stored (the checkpoint's), zero, or random (seeded per image)"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sample", help="render images from seeds or a saved latent (StyleGAN2 / DCGAN)",
+                       description="Render one PNG per seed (or per latent row). OUT is a folder, or a .png file "
+                                   "for a single image (or for a grid with --grid).")
+    p.add_argument("--model", "-m", required=True, help="a StyleGAN2 / DCGAN checkpoint or a manifest id")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seeds", help="e.g. 1-16 or 3,7,42")
+    src.add_argument("--latent", help=".npy with z (N, Dz), W (N, D) with --latent-space w, or W+ (N, L, D)")
+    p.add_argument("--latent-space", choices=["z", "w"], default="z", help="what a 2-D --latent holds")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--truncation", "--psi", type=float, default=1.0, help="truncation psi (1 = off)")
+    p.add_argument("--noise", choices=["stored", "zero", "random"], default="stored", help=NOISE_HELP)
+    p.add_argument("--grid", action="store_true", help="also write all images as one grid PNG (OUT.png)")
+    p.add_argument("--batch-stats", action="store_true",
+                   help="DCGAN: BatchNorm with the batch's statistics, as pytorch/examples' sample grids")
+    p.set_defaults(func=_sample)
+
+    p = sub.add_parser("interpolate", help="frames between seeds, linear or spherical, in Z or W",
+                       description="OUT ending in .png writes one horizontal strip; otherwise a folder of "
+                                   "numbered frames frame_0000.png ...")
+    p.add_argument("--model", "-m", required=True)
+    p.add_argument("--seeds", required=True, help="two or more keyframe seeds, e.g. 1,5,9")
+    p.add_argument("--steps", type=int, default=8, help="frames per segment (default: %(default)s)")
+    p.add_argument("--slerp", action="store_true", help="spherical interpolation")
+    p.add_argument("--space", choices=["z", "w"], default="z")
+    p.add_argument("--truncation", "--psi", type=float, default=1.0)
+    p.add_argument("--noise", choices=["stored", "zero", "random"], default="stored", help=NOISE_HELP)
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_interpolate)
+
+    p = sub.add_parser("edit", help="apply attribute directions to a seed",
+                       description="Directions come from --directions FILE (.npz / .safetensors saved by the "
+                                   "app, tied to the model), or, without a file, from SeFa computed on the fly "
+                                   "(names sefa_0, sefa_1, ...).")
+    p.add_argument("--model", "-m", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--direction", "-d", action="append", default=[], metavar="NAME=STRENGTH", required=True)
+    p.add_argument("--directions", help="directions file made for this model")
+    p.add_argument("--layers", action="append", default=[], metavar="NAME=START:STOP",
+                   help="limit a direction to W+ rows START..STOP-1")
+    p.add_argument("--truncation", "--psi", type=float, default=1.0)
+    p.add_argument("--noise", choices=["stored", "zero", "random"], default="stored", help=NOISE_HELP)
+    p.add_argument("-o", "--output", required=True, help="a .png file")
+    p.set_defaults(func=_edit)
+
+
+def _err(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _write(path, image, state, lm):
+    from ganstudio.engines.recipe import state_to_recipe, write_png
+
+    write_png(path, image, state_to_recipe({**state, "model": lm.path}, lm.sha256, lm.family))
+
+
+def _grid(images, cols=None):
+    import math
+
+    import numpy as np
+
+    n, h, w, c = images.shape
+    cols = cols or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    out = np.zeros((rows * h, cols * w, c), np.uint8)
+    for i, im in enumerate(images):
+        r, k = divmod(i, cols)
+        out[r * h:(r + 1) * h, k * w:(k + 1) * w] = im
+    return out
+
+
+def _sample(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from ganstudio.engines import latent as L
+
+    try:
+        lm = L.open_model(args.model)
+        out = Path(args.output)
+        if args.seeds:
+            seeds = L.parse_seeds(args.seeds)
+            state = {"seeds": seeds}
+            names = [f"seed{s:04d}.png" for s in seeds]
+        else:
+            lat = np.load(args.latent, allow_pickle=False).astype(np.float32)
+            if lat.ndim == 1:
+                lat = lat[None]
+            state = {"wplus": lat} if lat.ndim == 3 or args.latent_space == "w" else {"z": lat}
+            names = [f"latent{i:04d}.png" for i in range(len(lat))]
+        state.update(truncation=args.truncation, noise=args.noise, batch_stats=args.batch_stats)
+        res = L.render_state(state, model=lm)
+    except (ValueError, OSError) as exc:
+        return _err(str(exc))
+    imgs = res["images"]
+    single = out.suffix.lower() == ".png" and len(imgs) == 1 and not args.grid
+    if single:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write(out, imgs[0], {**state, "z": res["z"], "wplus": res["wplus"]}, lm)
+        print(out)
+        return 0
+    if args.grid and out.suffix.lower() == ".png":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write(out, _grid(imgs), {**state, "z": res["z"]}, lm)
+        print(out)
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        one = dict(state)
+        if "seeds" in one:
+            one["seeds"] = [state["seeds"][i]]
+        one.pop("wplus", None)
+        one.pop("z", None)
+        if res["z"] is not None:
+            one["z"] = res["z"][i:i + 1]
+        else:
+            one["wplus"] = res["wplus"][i:i + 1]
+        _write(out / name, imgs[i], one, lm)
+    if args.grid:
+        _write(out / "grid.png", _grid(imgs), {**state, "z": res["z"]}, lm)
+    print(f"{len(imgs)} image(s) in {out}")
+    return 0
+
+
+def _interpolate(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from ganstudio.core.progress import run_to_completion
+    from ganstudio.engines import latent as L
+
+    try:
+        lm = L.open_model(args.model)
+        seeds = L.parse_seeds(args.seeds)
+        res = run_to_completion(L.interpolate(lm, seeds, args.steps, args.slerp, args.space, args.truncation,
+                                              args.noise))
+    except (ValueError, OSError) as exc:
+        return _err(str(exc))
+    imgs, frames = res["images"], res["latents"]
+    out = Path(args.output)
+    base = {"seeds": seeds, "truncation": args.truncation, "noise": args.noise,
+            "noise_seeds": [seeds[0]] * len(imgs)}
+    extra = {"interpolation": {"steps": args.steps, "slerp": args.slerp, "space": args.space}}
+    from ganstudio.engines.recipe import state_to_recipe, write_png
+
+    if out.suffix.lower() == ".png":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        strip = np.concatenate(list(imgs), axis=1)
+        write_png(out, strip, state_to_recipe(base, lm.sha256, lm.family, **extra))
+        print(out)
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(imgs):
+        key = "z" if args.space == "z" else "wplus"
+        st = {key: frames[i:i + 1], "truncation": args.truncation if key == "z" else 1.0, "noise": args.noise,
+              "noise_seeds": [seeds[0]], "model": lm.path}
+        write_png(out / f"frame_{i:04d}.png", im, state_to_recipe(st, lm.sha256, lm.family, frame=i, **extra))
+    print(f"{len(imgs)} frames in {out}")
+    return 0
+
+
+def _edit(args) -> int:
+    from pathlib import Path
+
+    from ganstudio.engines import directions as D
+    from ganstudio.engines import latent as L
+
+    try:
+        lm = L.open_model(args.model)
+        strengths = {}
+        for spec in args.direction:
+            name, _, val = spec.partition("=")
+            if not val:
+                return _err(f"--direction wants NAME=STRENGTH, got {spec!r}")
+            strengths[name.strip()] = float(val)
+        layers = {}
+        for spec in args.layers:
+            name, _, rng = spec.partition("=")
+            a, _, b = rng.partition(":")
+            layers[name.strip()] = (int(a or 0), int(b) if b else -1)
+        if args.directions:
+            dirs = D.load_directions(args.directions, lm.sha256)
+        else:
+            dirs = D.sefa(lm, k=max(8, 1 + max((int(n.split("_")[-1]) for n in strengths
+                                                 if n.startswith("sefa_") and n.split("_")[-1].isdigit()),
+                                                default=0)))
+        unknown = sorted(set(strengths) - set(dirs.names))
+        if unknown:
+            return _err(f"unknown direction(s) {', '.join(unknown)}; available: {', '.join(dirs.names)}")
+        state = {"seeds": [args.seed], "truncation": args.truncation, "noise": args.noise,
+                 "edits": dirs.edits(strengths, layers)}
+        res = L.render_state(state, model=lm)
+    except (ValueError, OSError) as exc:
+        return _err(str(exc))
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write(out, res["images"][0], state, lm)
+    print(out)
+    return 0

@@ -1,0 +1,156 @@
+"""PNG recipes: every exported latent image carries what made it, in PNG text chunks.
+
+Chunks written:
+    ``ganstudio:recipe``  compressed iTXt, JSON (format ``ganstudio-recipe/1``): model sha256 and path, family,
+                          seeds, z and/or W+ (base64 float32), truncation, noise mode and seeds, the edits
+                          (direction name, vector, space, strength, layer range) and where they came from
+    ``Software``          "GAN Studio <version>"
+    ``ganstudio:summary`` a one-line human-readable summary (model hash prefix, seeds, psi, noise, edits)
+
+``read_recipe(path)`` returns the JSON dict (or None for a PNG without one); ``recipe_to_state`` turns it back
+into the render state of ``ganstudio.engines.latent``. Plain numpy + Pillow.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+FORMAT = "ganstudio-recipe/1"
+KEY = "ganstudio:recipe"
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used, with a user-facing message."""
+
+
+def encode_array(a: Any) -> dict | None:
+    if a is None:
+        return None
+    a = np.ascontiguousarray(np.asarray(a, np.float32))
+    return {"dtype": "float32", "shape": list(a.shape), "b64": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def decode_array(d: dict | None) -> np.ndarray | None:
+    if d is None:
+        return None
+    if d.get("dtype") != "float32":
+        raise RecipeError(f"unsupported array type in recipe: {d.get('dtype')}")
+    raw = base64.b64decode(d["b64"])
+    return np.frombuffer(raw, np.float32).reshape(d["shape"]).copy()
+
+
+def state_to_recipe(state: dict, model_sha256: str, family: str = "", **extra: Any) -> dict:
+    """A JSON-serialisable recipe from a latent render state (see ganstudio.engines.latent)."""
+    edits = []
+    for e in state.get("edits") or ():
+        layers = e.get("layers")
+        edits.append({"name": e.get("name", ""), "strength": float(e.get("strength", 0.0)),
+                      "space": e.get("space", "w"), "layers": None if layers is None else list(layers),
+                      "vector": encode_array(e["vector"])})
+    seeds = state.get("seeds")
+    rec = {
+        "format": FORMAT,
+        "model_sha256": model_sha256,
+        "model_path": str(state.get("model", "")),
+        "family": family,
+        "seeds": None if seeds is None else [int(s) for s in seeds],
+        "z": encode_array(state.get("z")),
+        "wplus": encode_array(state.get("wplus")),
+        "truncation": float(state.get("truncation", 1.0)),
+        "noise": state.get("noise", "stored"),
+        "noise_seeds": None if state.get("noise_seeds") is None else [int(s) for s in state["noise_seeds"]],
+        "edits": edits,
+    }
+    rec.update(extra)
+    return rec
+
+
+def recipe_to_state(rec: dict) -> dict:
+    if rec.get("format") != FORMAT:
+        raise RecipeError(f"unknown recipe format {rec.get('format')!r}")
+    edits = []
+    for e in rec.get("edits") or ():
+        edits.append({"name": e["name"], "strength": float(e["strength"]), "space": e["space"],
+                      "layers": e.get("layers"), "vector": decode_array(e["vector"])})
+    return {"model": rec.get("model_path", ""), "model_sha256": rec.get("model_sha256"),
+            "seeds": rec.get("seeds"), "z": decode_array(rec.get("z")), "wplus": decode_array(rec.get("wplus")),
+            "truncation": float(rec.get("truncation", 1.0)), "noise": rec.get("noise", "stored"),
+            "noise_seeds": rec.get("noise_seeds"), "edits": edits}
+
+
+def summary(rec: dict) -> str:
+    parts = [f"model {rec.get('model_sha256', '')[:12]}"]
+    if rec.get("seeds") is not None:
+        parts.append("seeds " + ",".join(str(s) for s in rec["seeds"][:16]))
+    parts.append(f"psi {rec.get('truncation', 1.0):g}")
+    parts.append(f"noise {rec.get('noise')}")
+    for e in rec.get("edits") or ():
+        parts.append(f"{e['name']}={e['strength']:+g}")
+    return "; ".join(parts)
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray, recipe: dict | None) -> Path:
+    """Write (H, W, 3|4) uint8 ``image`` as PNG with the recipe chunks; temp file then rename."""
+    from ganstudio import __version__
+
+    path = Path(path)
+    img = np.ascontiguousarray(np.asarray(image))
+    if img.dtype != np.uint8:
+        raise RecipeError(f"expected a uint8 image, got {img.dtype}")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", f"GAN Studio {__version__}")
+    if recipe is not None:
+        info.add_itxt(KEY, json.dumps(recipe, separators=(",", ":")), zip=True)
+        info.add_itxt("ganstudio:summary", summary(recipe))
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        Image.fromarray(img).save(tmp, format="PNG", pnginfo=info)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_recipe(path: str | os.PathLike) -> dict | None:
+    """The recipe dict stored in a PNG, or None when the file has none (or is not a PNG)."""
+    try:
+        with Image.open(path) as im:
+            if im.format != "PNG":
+                return None
+            im.load()
+            text = dict(getattr(im, "text", {}) or {})
+    except (OSError, ValueError):
+        return None
+    raw = text.get(KEY)
+    if raw is None:
+        return None
+    try:
+        rec = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RecipeError(f"{Path(path).name}: its GAN Studio recipe is damaged ({exc})") from exc
+    if not isinstance(rec, dict) or rec.get("format") != FORMAT:
+        raise RecipeError(f"{Path(path).name}: unknown recipe format")
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------- jobs (GUI)
+def export_png_job(path: str, image: np.ndarray, state: dict, cancel=None) -> str:
+    """Write ``image`` with the recipe of ``state`` (the model's sha256 is computed here)."""
+    from ganstudio.engines.latent import open_model
+
+    lm = open_model(state["model"])
+    rec = state_to_recipe({**state, "model": lm.path}, lm.sha256, lm.family)
+    return str(write_png(path, image, rec))
+
+
+def read_state_job(path: str, cancel=None) -> dict | None:
+    """The render state stored in a PNG (plus ``model_sha256``), or None."""
+    rec = read_recipe(path)
+    return None if rec is None else recipe_to_state(rec)

@@ -1,0 +1,155 @@
+"""The user's model library: importing a checkpoint file the user picked.
+
+``import_checkpoint(path)`` hashes the file, copies it (never moves it: the user's file stays where it
+was) into ``user_models_dir()`` and records a ``ModelEntry`` in the library manifest. Importing the same
+bytes twice returns the existing entry.
+
+Recognising the architecture needs torch, which core must not import; the caller passes
+``describe(path) -> dict`` (engines/library_jobs.py passes one built on ``load_model``) that returns
+any of ``arch``, ``arch_kwargs``, ``task``, ``description`` and raises for files that must not be
+imported (e.g. a pickle that would run code).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Callable, Generator
+
+from ganstudio.core import manifest, paths
+from ganstudio.core.progress import CancelToken, Progress, run_to_completion
+
+CHUNK = 1 << 20
+CHECKPOINT_SUFFIXES = frozenset({".pth", ".pt", ".ckpt", ".safetensors", ".bin", ".pkl"})
+
+
+class LibraryError(ValueError):
+    """An import that cannot be done, with a message for the user."""
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._").lower()
+    return s or "model"
+
+
+def _unique_id(base: str, taken: set[str]) -> str:
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate = f"{base}-{n}"
+        n += 1
+    return candidate
+
+
+def _hash_steps(path: Path, cancel: CancelToken | None, size: int) -> Generator[Progress, None, str]:
+    h = hashlib.sha256()
+    done = 0
+    with open(path, "rb") as fh:
+        while True:
+            if cancel is not None:
+                cancel.check()
+            block = fh.read(CHUNK)
+            if not block:
+                break
+            h.update(block)
+            done += len(block)
+            yield Progress(done, 2 * size, f"checking {path.name}")
+    return h.hexdigest()
+
+
+def _copy_steps(src: Path, dest: Path, cancel: CancelToken | None, size: int,
+                expected: str) -> Generator[Progress, None, None]:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    h = hashlib.sha256()
+    done = 0
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
+            while True:
+                if cancel is not None:
+                    cancel.check()
+                block = fh.read(CHUNK)
+                if not block:
+                    break
+                out.write(block)
+                h.update(block)
+                done += len(block)
+                yield Progress(size + done, 2 * size, f"copying {src.name} into the library")
+        if h.hexdigest() != expected:
+            raise LibraryError(f"{src.name} changed while it was being imported; try again")
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def import_checkpoint_steps(path, describe: Callable[[Path], dict] | None = None, *, model_id: str | None = None,
+                            task: str | None = None, license: str = "", description: str = "", url: str = "",
+                            cancel: CancelToken | None = None) -> Generator[Progress, None, manifest.ModelEntry]:
+    """The import as a generator (progress while hashing and copying); returns the library entry."""
+    src = Path(path).expanduser()
+    if not src.is_file():
+        raise LibraryError(f"no such file: {src}")
+    size = src.stat().st_size
+    if size == 0:
+        raise LibraryError(f"{src.name} is empty (0 bytes)")
+    sha = yield from _hash_steps(src, cancel, size)
+
+    library = manifest.load_library()
+    for entry in library:
+        if entry.sha256 == sha and manifest.entry_path(entry) is not None:
+            yield Progress(2 * size, 2 * size, f"{src.name} is already in the library as {entry.id}")
+            return entry
+
+    info: dict = {}
+    if describe is not None:
+        info = dict(describe(src) or {})  # raises for files that must not be imported
+
+    models_dir = paths.user_models_dir()
+    file_name = f"{_slug(src.stem)}-{sha[:8]}{src.suffix.lower()}"
+    dest = models_dir / file_name
+    if not (dest.is_file() and manifest.file_sha256(dest) == sha):
+        try:
+            yield from _copy_steps(src, dest, cancel, size, sha)
+        except PermissionError as exc:
+            raise LibraryError(f"cannot write into the model library {models_dir}: permission denied") from exc
+        except OSError as exc:
+            raise LibraryError(f"cannot copy {src.name} into the model library: {exc.strerror or exc}") from exc
+
+    taken = {e.id for e in manifest.load_manifest()}
+    entry = manifest.ModelEntry(
+        id=model_id or _unique_id(f"user.{_slug(src.stem)}", taken),
+        task=task or info.get("task") or "unknown",
+        arch=info.get("arch") or "unknown",
+        arch_kwargs=dict(info.get("arch_kwargs") or {}),
+        file=file_name,
+        sha256=sha,
+        url=url,
+        license=license or info.get("license", ""),
+        size_bytes=size,
+        description=description or info.get("description") or f"imported from {src}",
+        source=manifest.LIBRARY,
+    )
+    manifest.add_library_entry(entry)
+    yield Progress(2 * size, 2 * size, f"imported {src.name} as {entry.id}")
+    return entry
+
+
+def import_checkpoint(path, describe: Callable[[Path], dict] | None = None, **kwargs) -> manifest.ModelEntry:
+    """Hash, copy into the user library and record ``path``; returns its ``ModelEntry``."""
+    return run_to_completion(import_checkpoint_steps(path, describe, **kwargs))
+
+
+def remove_from_library(model_id: str, delete_file: bool = True) -> bool:
+    """Forget a library entry (and delete its copy in the library, never anything outside it)."""
+    for entry in manifest.load_library():
+        if entry.id == model_id:
+            p = manifest.entry_path(entry)
+            manifest.remove_library_entry(model_id)
+            if delete_file and p is not None and p.is_file() and paths.user_models_dir().resolve() in p.resolve().parents:
+                p.unlink()
+            return True
+    return False

@@ -325,10 +325,14 @@ def stylize_image(cancel: CancelToken, input_path, model, direction: str = "AtoB
     """
     dev = _select_device(device)
     img = read_image(input_path)
-    yield Progress(0, 3, f"loading model {Path(str(model)).name}")
+    rgb = to_float_rgb(img)
+    shown = _downscale(rgb, max(preview_size or 0, 1024))
+    # extra["input"]: the (orientation-corrected) input at display size, for the GUI's "before" image
+    yield Progress(0, 3, f"loading model {Path(str(model)).name}",
+                   extra={"input": np.clip(np.rint(shown * 255), 0, 255).astype(np.uint8),
+                          "input_size": (img.width, img.height)})
     net, desc, name = load_generator(model, direction, dev)
     cancel.check()
-    rgb = to_float_rgb(img)
     preview = None
     kw = dict(official=official, device=dev, precision=precision, tile_pixels=tile_pixels, overlap=overlap,
               cancel=cancel)

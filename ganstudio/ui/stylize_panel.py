@@ -1,0 +1,484 @@
+"""Stylize tab: CycleGAN / pix2pix style transfer for one photo (before/after view) or whole folders.
+
+Everything heavy runs in the engine worker (``ganstudio.engines.stylize`` through EngineJob strings); this
+module never imports torch. Single image: a quick preview at screen size arrives first, then the full
+resolution result. Batch: input folder -> output folder (same tree), thumbnails fill the grid as results
+arrive, pause / resume / cancel, ETA, and a report naming every file that failed.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ganstudio.core.progress import Progress, format_eta
+from ganstudio.workers.engine_worker import EngineJob, JobHandle, array_to_qimage, start_job
+
+try:  # the shared before/after view (foundation-ui); a plain label is enough without it
+    from ganstudio.ui.widgets.image_view import CompareView
+except ImportError:  # pragma: no cover
+    CompareView = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+ENGINE = "ganstudio.engines.stylize"
+THUMB = 128
+PREVIEW_SIZE = 768
+
+
+def _settings():
+    try:
+        from ganstudio.ui.settings import Settings
+
+        return Settings()
+    except Exception:  # pragma: no cover - settings are optional for the panel
+        return None
+
+
+class StylizePanel(QWidget):
+    """Panel contract: ``StylizePanel(parent=None)``, ``open_image(path) -> bool``, ``open_folder(path) -> bool``,
+    ``export()``, ``shutdown()``, ``job_state`` signal."""
+
+    job_state = Signal(str)
+    batch_finished = Signal(object)  # the engine's BatchReport (or None when cancelled / failed)
+    image_finished = Signal(object)  # the engine's result dict
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.settings = _settings()
+        self._single: Optional[JobHandle] = None
+        self._pending_single: Optional[str] = None
+        self._batch: Optional[JobHandle] = None
+        self._image_path: Optional[str] = None
+        self.result_image: Optional[np.ndarray] = None
+        self.failures: list[str] = []
+        self.last_report = None
+        self._build()
+        self._fill_models()
+
+    # ------------------------------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model:"))
+        self.model_combo = QComboBox(self)
+        self.model_combo.setMinimumContentsLength(28)
+        self.model_combo.setToolTip("Official CycleGAN / pix2pix models (download them in Models) or your own "
+                                    "generator files")
+        top.addWidget(self.model_combo, 1)
+        self.browse_model_btn = QPushButton("Model file…", self)
+        self.browse_model_btn.clicked.connect(self._browse_model)
+        top.addWidget(self.browse_model_btn)
+        top.addWidget(QLabel("Direction:"))
+        self.direction_combo = QComboBox(self)
+        self.direction_combo.addItem("A → B", "AtoB")
+        self.direction_combo.addItem("B → A", "BtoA")
+        top.addWidget(self.direction_combo)
+        self.official_check = QCheckBox("Official (256×256 like test.py)", self)
+        self.official_check.setToolTip("Resize to 256×256 with bicubic like the official test script, "
+                                       "instead of running at the photo's own resolution")
+        top.addWidget(self.official_check)
+        root.addLayout(top)
+
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        root.addWidget(split, 1)
+
+        # single image
+        single = QGroupBox("Single image", self)
+        sl = QVBoxLayout(single)
+        row = QHBoxLayout()
+        self.open_btn = QPushButton("Open image…", self)
+        self.open_btn.clicked.connect(self._browse_image)
+        self.run_btn = QPushButton("Stylize", self)
+        self.run_btn.clicked.connect(self.restyle)
+        self.export_btn = QPushButton("Export…", self)
+        self.export_btn.setEnabled(False)
+        self.export_btn.clicked.connect(lambda: self.export())
+        self.single_status = QLabel("Open a photo to stylize it.", self)
+        for w in (self.open_btn, self.run_btn, self.export_btn):
+            row.addWidget(w)
+        row.addWidget(self.single_status, 1)
+        sl.addLayout(row)
+        if CompareView is not None:
+            self.view = CompareView(single)
+        else:  # pragma: no cover
+            self.view = QLabel(single)
+        sl.addWidget(self.view, 1)
+        split.addWidget(single)
+
+        # batch
+        batch = QGroupBox("Batch folder", self)
+        bl = QVBoxLayout(batch)
+        form = QFormLayout()
+        self.in_edit, in_row = self._path_row("Input folder (read only, never written to)", self._browse_in)
+        self.out_edit, out_row = self._path_row("Output folder (same tree as the input)", self._browse_out)
+        form.addRow("Input:", in_row)
+        form.addRow("Output:", out_row)
+        opts = QHBoxLayout()
+        self.recursive_check = QCheckBox("Include sub-folders", self)
+        self.recursive_check.setChecked(True)
+        opts.addWidget(self.recursive_check)
+        opts.addWidget(QLabel("Name:"))
+        self.pattern_edit = QLineEdit("{stem}_{model}", self)
+        self.pattern_edit.setToolTip("Output name without suffix: {stem} {model} {direction} {ext}")
+        opts.addWidget(self.pattern_edit)
+        opts.addWidget(QLabel("Format:"))
+        self.format_combo = QComboBox(self)
+        for f in ("png", "jpg", "webp", "tif", "same"):
+            self.format_combo.addItem(f, f)
+        opts.addWidget(self.format_combo)
+        opts.addWidget(QLabel("Then upscale:"))
+        self.upscale_combo = QComboBox(self)
+        self.upscale_combo.addItem("No", None)
+        opts.addWidget(self.upscale_combo)
+        form.addRow("Options:", opts)
+        bl.addLayout(form)
+        ctl = QHBoxLayout()
+        self.start_btn = QPushButton("Start batch", self)
+        self.start_btn.clicked.connect(self.start_batch)
+        self.pause_btn = QPushButton("Pause", self)
+        self.pause_btn.setCheckable(True)
+        self.pause_btn.setEnabled(False)
+        self.pause_btn.toggled.connect(self._toggle_pause)
+        self.cancel_btn = QPushButton("Cancel", self)
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.cancel_batch)
+        self.progress = QProgressBar(self)
+        self.eta_label = QLabel("", self)
+        for w in (self.start_btn, self.pause_btn, self.cancel_btn):
+            ctl.addWidget(w)
+        ctl.addWidget(self.progress, 1)
+        ctl.addWidget(self.eta_label)
+        bl.addLayout(ctl)
+        self.grid = QListWidget(self)
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setIconSize(QSize(THUMB, THUMB))
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setUniformItemSizes(True)
+        self.grid.setWordWrap(True)
+        bl.addWidget(self.grid, 1)
+        self.report_box = QPlainTextEdit(self)
+        self.report_box.setReadOnly(True)
+        self.report_box.setPlaceholderText("Files that could not be processed are listed here.")
+        self.report_box.setMaximumHeight(90)
+        bl.addWidget(self.report_box)
+        split.addWidget(batch)
+
+    def _path_row(self, placeholder: str, slot):
+        w = QWidget(self)
+        h = QHBoxLayout(w)
+        h.setContentsMargins(0, 0, 0, 0)
+        edit = QLineEdit(w)
+        edit.setPlaceholderText(placeholder)
+        btn = QPushButton("…", w)
+        btn.clicked.connect(slot)
+        h.addWidget(edit, 1)
+        h.addWidget(btn)
+        return edit, w
+
+    def _fill_models(self) -> None:
+        """Manifest entries (a quick JSON read + file checks); the user's own files are added later."""
+        try:
+            from ganstudio.core.manifest import entry_path, load_manifest
+
+            entries = load_manifest()
+        except Exception as exc:  # a broken manifest must not break the tab
+            log.warning("could not read the model manifest: %s", exc)
+            entries = []
+        present_first = []
+        for e in entries:
+            if e.task == "upscale":
+                self.upscale_combo.addItem(e.id, e.id)
+            if e.task != "stylize":
+                continue
+            present = entry_path(e) is not None or bool((e.extra or {}).get("files"))
+            present_first.append((not present, e.id, e.description))
+        for missing, mid, desc in sorted(present_first):
+            self.model_combo.addItem(mid + ("  (not downloaded)" if missing else ""), mid)
+            self.model_combo.setItemData(self.model_combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
+
+    # ------------------------------------------------------------------------------------------ models
+    def add_model_path(self, path: str) -> None:
+        """Add a user generator file (or training folder) and select it."""
+        path = str(path)
+        idx = self.model_combo.findData(path)
+        if idx < 0:
+            self.model_combo.insertItem(0, Path(path).name, path)
+            idx = 0
+        self.model_combo.setCurrentIndex(idx)
+
+    def current_model(self) -> Optional[str]:
+        return self.model_combo.currentData()
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "CycleGAN / pix2pix generator", "",
+                                              "Generators (*.pth *.pt *.safetensors);;All files (*)")
+        if path:
+            self.add_model_path(path)
+
+    def _job_common(self) -> dict:
+        s = self.settings
+        kw = {"model": self.current_model(), "direction": self.direction_combo.currentData(),
+              "official": self.official_check.isChecked(),
+              "device": s.device if s is not None else "auto"}
+        if s is not None and s.precision != "fp32":
+            kw["precision"] = s.precision
+        return kw
+
+    # ------------------------------------------------------------------------------------ single image
+    def open_image(self, path: str) -> bool:
+        if not Path(path).is_file():
+            return False
+        self._image_path = str(path)
+        self.restyle()
+        return True
+
+    def _browse_image(self) -> None:
+        start = self.settings.last_dir("open") if self.settings is not None else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a photo", start,
+                                              "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)")
+        if path:
+            self.open_image(path)
+
+    @Slot()
+    def restyle(self) -> None:
+        """(Re)run the single image with the current model / direction / official choice; newest wins."""
+        if not self._image_path:
+            return
+        if self.current_model() is None:
+            self.single_status.setText("Choose a model first (Model file… or download one in Models).")
+            return
+        if self._single is not None and self._single.is_running():
+            self._pending_single = self._image_path
+            self._single.cancel()
+            return
+        self._start_single()
+
+    def _start_single(self) -> None:
+        kw = self._job_common()
+        kw.update(input_path=self._image_path, preview_size=PREVIEW_SIZE)
+        job = EngineJob(f"{ENGINE}:stylize_image", kw, name="stylize image")
+        self.result_image = None
+        self.export_btn.setEnabled(False)
+        self.single_status.setText(f"Stylizing {Path(self._image_path).name}…")
+        self.job_state.emit("Stylizing image…")
+        handle = start_job(job)
+        self._single = handle
+        handle.worker.progress.connect(self._on_single_progress)
+        handle.worker.preview.connect(self._on_single_preview)
+        handle.worker.finished.connect(self._on_single_finished)
+        handle.worker.failed.connect(self._on_single_failed)
+        handle.thread.finished.connect(self._on_single_thread_done)
+
+    @Slot(object)
+    def _on_single_progress(self, p: Progress) -> None:
+        inp = p.extra.get("input") if p.extra else None
+        if inp is not None and CompareView is not None:
+            self.view.set_images(inp, inp)
+            self.view.fit()
+        self.single_status.setText(p.message)
+
+    @Slot(QImage)
+    def _on_single_preview(self, img: QImage) -> None:
+        if CompareView is not None:
+            self.view.set_after(img)
+
+    @Slot(object)
+    def _on_single_finished(self, res: dict) -> None:
+        self.result_image = res["image"]
+        if CompareView is not None:
+            self.view.set_after(res["image"])
+        w, h = res["size"]
+        self.single_status.setText(f"{res['model']} ({res['direction']}): {w}×{h}")
+        self.export_btn.setEnabled(True)
+        self.image_finished.emit(res)
+
+    @Slot(str, str)
+    def _on_single_failed(self, msg: str, _tb: str) -> None:
+        self.single_status.setText(f"Failed: {msg}")
+
+    @Slot()
+    def _on_single_thread_done(self) -> None:
+        self._single = None
+        self._update_state()
+        if self._pending_single:
+            self._pending_single = None
+            self._start_single()
+
+    def export(self, path: Optional[str] = None) -> Optional[JobHandle]:
+        """Save the full-resolution result (File > Export…). Writing runs in the worker."""
+        if self.result_image is None:
+            self.single_status.setText("Nothing to export yet.")
+            return None
+        if path is None:
+            stem = Path(self._image_path or "stylized").stem
+            start = str(Path(self.settings.last_dir("export") if self.settings else "") / f"{stem}_stylized.png")
+            path, _ = QFileDialog.getSaveFileName(self, "Export stylized image", start,
+                                                  "PNG (*.png);;JPEG (*.jpg);;WebP (*.webp);;TIFF (*.tif)")
+            if not path:
+                return None
+        handle = start_job(EngineJob(f"{ENGINE}:save_result", {"image": self.result_image, "path": path},
+                                     name="export"))
+        handle.worker.finished.connect(lambda p: self.single_status.setText(f"Saved {p}"))
+        handle.worker.failed.connect(lambda m, _t: self.single_status.setText(f"Export failed: {m}"))
+        return handle
+
+    # ------------------------------------------------------------------------------------------- batch
+    def open_folder(self, path: str) -> bool:
+        if not Path(path).is_dir():
+            return False
+        self.in_edit.setText(str(path))
+        if not self.out_edit.text():
+            self.out_edit.setText(str(Path(path).parent / f"{Path(path).name}_stylized"))
+        return True
+
+    def _browse_in(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Input folder")
+        if d:
+            self.open_folder(d)
+
+    def _browse_out(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Output folder")
+        if d:
+            self.out_edit.setText(d)
+
+    @Slot()
+    def start_batch(self) -> bool:
+        if self._batch is not None:
+            return False
+        src, dst = self.in_edit.text().strip(), self.out_edit.text().strip()
+        if not src or not dst or self.current_model() is None:
+            self.report_box.setPlainText("Choose a model, an input folder and an output folder.")
+            return False
+        kw = self._job_common()
+        kw.update(input_dir=src, output_dir=dst, recursive=self.recursive_check.isChecked(),
+                  pattern=self.pattern_edit.text() or "{stem}_{model}", fmt=self.format_combo.currentData(),
+                  then_upscale=self.upscale_combo.currentData(), thumb_size=THUMB)
+        self.grid.clear()
+        self.failures = []
+        self.last_report = None
+        self.report_box.clear()
+        self.progress.setValue(0)
+        self.eta_label.setText("")
+        handle = start_job(EngineJob(f"{ENGINE}:stylize_folder", kw, name="stylize batch"))
+        self._batch = handle
+        handle.worker.progress.connect(self._on_batch_progress)
+        handle.worker.finished.connect(self._on_batch_finished)
+        handle.worker.failed.connect(self._on_batch_failed)
+        handle.worker.cancelled.connect(self._on_batch_cancelled)
+        handle.thread.finished.connect(self._on_batch_thread_done)
+        self._update_state()
+        return True
+
+    @Slot(bool)
+    def _toggle_pause(self, paused: bool) -> None:
+        if self._batch is None:
+            return
+        if paused:
+            self._batch.pause()
+            self.pause_btn.setText("Resume")
+            self.eta_label.setText("paused")
+        else:
+            self._batch.resume()
+            self.pause_btn.setText("Pause")
+        self._update_state()
+
+    @Slot()
+    def cancel_batch(self) -> None:
+        if self._batch is not None:
+            self._batch.cancel()
+
+    @Slot(object)
+    def _on_batch_progress(self, p: Progress) -> None:
+        self.progress.setMaximum(max(1, int(p.total)))
+        self.progress.setValue(int(p.done))
+        extra = p.extra or {}
+        eta = extra.get("eta_s")
+        if eta is not None and not self.pause_btn.isChecked():
+            self.eta_label.setText(f"ETA {format_eta(eta)}")
+        out, thumb = extra.get("output"), extra.get("thumb")
+        if out and thumb is not None:
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(array_to_qimage(np.ascontiguousarray(thumb)))),
+                                   Path(out).name)
+            item.setToolTip(out)
+            item.setData(Qt.ItemDataRole.UserRole, out)
+            self.grid.addItem(item)
+        self.job_state.emit(f"Stylize batch: {int(p.done)}/{int(p.total)}")
+
+    @Slot(object)
+    def _on_batch_finished(self, report) -> None:
+        self.last_report = report
+        self.failures = [f"{p}: {r}" for p, r in report.failed]
+        self.report_box.setPlainText(report.summary())
+        self.eta_label.setText("done")
+        self.batch_finished.emit(report)
+
+    @Slot(str, str)
+    def _on_batch_failed(self, msg: str, _tb: str) -> None:
+        self.report_box.setPlainText(f"The batch stopped: {msg}")
+        self.batch_finished.emit(None)
+
+    @Slot()
+    def _on_batch_cancelled(self) -> None:
+        self.report_box.setPlainText("Cancelled. Start again to finish: files already done are skipped.")
+        self.eta_label.setText("cancelled")
+        self.batch_finished.emit(None)
+
+    @Slot()
+    def _on_batch_thread_done(self) -> None:
+        self._batch = None
+        self.pause_btn.blockSignals(True)
+        self.pause_btn.setChecked(False)
+        self.pause_btn.setText("Pause")
+        self.pause_btn.blockSignals(False)
+        self._update_state()
+
+    def _update_state(self) -> None:
+        running = self._batch is not None
+        self.start_btn.setEnabled(not running)
+        self.pause_btn.setEnabled(running)
+        self.cancel_btn.setEnabled(running)
+        if running:
+            self.job_state.emit("Stylize batch paused" if self.pause_btn.isChecked() else "Stylize batch running")
+        elif self._single is not None:
+            self.job_state.emit("Stylizing image…")
+        else:
+            self.job_state.emit("")
+
+    def is_busy(self) -> bool:
+        return self._batch is not None or self._single is not None
+
+    # ---------------------------------------------------------------------------------------- shutdown
+    def shutdown(self) -> None:
+        """Cancel and join this panel's jobs (called on window close)."""
+        self._pending_single = None
+        for h in (self._single, self._batch):
+            if h is not None:
+                h.cancel()
+        for h in (self._single, self._batch):
+            if h is not None:
+                h.wait()

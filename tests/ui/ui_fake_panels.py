@@ -93,3 +93,17 @@ def gated(cancel, steps: list, reached: threading.Event, gate: threading.Event, 
                 pass
         yield Progress(i + 1, n)
     return n
+
+
+def slow_download(cancel, model_id: str = "", reached: threading.Event | None = None, **_):
+    """A download that reports 3 of 10 steps, then waits until it is cancelled."""
+    from ganstudio.core.progress import Progress
+
+    for i in range(1, 4):
+        yield Progress(i, 10, f"{model_id}: {i} of 10 MB")
+    if reached is not None:
+        reached.set()
+    while not cancel.cancelled:
+        threading.Event().wait(0.01)
+    yield Progress(4, 10)
+    return {"id": model_id}

@@ -147,8 +147,8 @@ def _runs_code(g: str) -> bool:
 
 
 def _is_safe(g: str) -> bool:
-    if g.startswith("torch.") and not g.startswith(("torch.nn.modules.", "torch.jit.", "torch._C._jit")):
-        return True
+    if g.startswith(("torch.nn.modules.", "torch.jit.", "torch._C._jit", "torch.fx.")):
+        return False  # a pickled module object, not plain weights
     return g.startswith(_SAFE_PREFIXES)
 
 
@@ -242,6 +242,8 @@ def read_checkpoint(path) -> tuple[object, str]:
         else:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if kind == "unknown":
+            raise CheckpointError(f"{name} is not a PyTorch or safetensors checkpoint ({_first_line(exc)})") from exc
         extra = ""
         if report is not None and report.globals:
             unsafe = [g for g in report.globals if not _is_safe(g)]

@@ -320,7 +320,8 @@ def latents_for_state(lm: LatentModel, state: dict) -> dict:
     if z.shape[-1] != lm.z_dim:
         raise LatentError(f"z has {z.shape[-1]} values; this model takes {lm.z_dim}")
     zt = torch.as_tensor(z).to(dev)
-    zt = _apply_edits(zt[:, None, :], edits, "z", 1)[:, 0]
+    if lm.is_stylegan:  # a DCGAN has W = Z: render_state applies its edits to the (truncated) latent
+        zt = _apply_edits(zt[:, None, :], edits, "z", 1)[:, 0]
     with torch.inference_mode():
         if lm.is_stylegan:
             w = _truncate_w(lm, lm.net.get_latent(zt), psi)
@@ -350,7 +351,10 @@ def render_state(state: dict, cancel: CancelToken | None = None, model: LatentMo
     'z': (N,Dz) or None, 'seeds'}."""
     lm = model or open_model(state["model"])
     lat = latents_for_state(lm, state)
-    wp = _apply_edits(lat["wplus"], state.get("edits") or (), "w", lm.n_latent)
+    edits = state.get("edits") or ()
+    if not lm.is_stylegan:
+        edits = [{**e, "space": "w"} for e in edits]
+    wp = _apply_edits(lat["wplus"], edits, "w", lm.n_latent)
     seeds = state.get("noise_seeds") or state.get("seeds")
     if cancel is not None:
         cancel.check()

@@ -1,0 +1,131 @@
+"""LatentPanel with real widgets and the real worker on a tiny seeded StyleGAN2."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganstudio.engines import directions as D
+from ganstudio.engines import latent as L
+from ganstudio.nets import stylegan2
+from ganstudio.ui.latent_panel import LatentPanel
+
+
+def _model(path, seed=0):
+    torch.manual_seed(seed)
+    g = stylegan2.Generator(32, 16, 2, channels={4: 16, 8: 16, 16: 8, 32: 8})
+    torch.save({"g_ema": g.state_dict()}, path)
+    return str(path)
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    p = LatentPanel()
+    qtbot.addWidget(p)
+    model = _model(tmp_path / "tiny.pt")
+    with qtbot.waitSignal(p.grid_ready, timeout=30000):
+        p.set_model(model)
+    qtbot.waitUntil(lambda: p.current_image is not None, timeout=30000)
+    yield p
+    p.shutdown()
+
+
+def _wait_idle(qtbot, p):
+    qtbot.waitUntil(lambda: not p._jobs and not p.runner.is_busy(), timeout=30000)
+
+
+def test_grid_shows_seeds(panel):
+    assert panel.grid_seeds == list(range(16))
+    assert [t.text() for t in panel.tiles[:2]] == ["seed 0", "seed 1"]
+    lm = L.open_model(panel.model_path)
+    want = L.render_state({"seeds": list(range(16))}, model=lm)["images"]
+    assert np.array_equal(panel.grid_images, want)
+    # clicking a tile picks it and makes it the image the sliders edit
+    panel.tiles[5].click()
+    assert panel.picked_seeds() == [5] and panel.base == {"seeds": [5]}
+
+
+def test_slider_rerenders_newest_wins(panel, qtbot):
+    with qtbot.waitSignal(panel.directions_changed, timeout=30000):
+        panel.compute_directions("sefa")
+    assert len(panel.rows) == panel.n_dirs.value()
+    _wait_idle(qtbot, panel)
+    started = panel.runner.started_count
+    row = panel.rows[0]
+    for v in (10, 30, 55, -20, 80):  # a quick drag: only the newest value matters
+        row.slider.setValue(v)
+    last = panel.last_submitted
+    with qtbot.waitSignal(panel.image_rendered, timeout=30000, check_params_cb=lambda rid: rid == last):
+        pass
+    _wait_idle(qtbot, panel)
+    assert panel.last_shown == last
+    assert panel.runner.started_count - started < 5  # stale requests were dropped, not queued
+    assert panel.shown_strengths[row.name] == pytest.approx(0.8 * 3 * row.scale)
+    lm = L.open_model(panel.model_path)
+    dirs = D.DirectionSet.from_dict(panel.current_directions())
+    want = L.render_state({"seeds": [0], "edits": dirs.edits({row.name: row.strength()})}, model=lm)["images"][0]
+    assert np.array_equal(panel.current_image, want)
+    base = L.render_state({"seeds": [0]}, model=lm)["images"][0]
+    assert not np.array_equal(panel.current_image, base)
+    # back to zero reproduces the unedited image exactly
+    row.slider.setValue(0)
+    last = panel.last_submitted
+    qtbot.waitUntil(lambda: panel.last_shown == last, timeout=30000)
+    assert np.array_equal(panel.current_image, base)
+
+
+def test_supervised_from_grid_labels(panel, qtbot):
+    panel.click_combo.setCurrentText("Label yes")
+    for i in (1, 2, 3):
+        panel.tiles[i].click()
+    panel.click_combo.setCurrentText("Label no")
+    for i in (4, 5):
+        panel.tiles[i].click()
+    assert panel.labels() == ([1, 2, 3], [4, 5]) and panel.picked_seeds() == []
+    panel.sup_name.setText("smile")
+    with qtbot.waitSignal(panel.directions_changed, timeout=30000):
+        panel.compute_directions("supervised")
+    assert [r.name for r in panel.rows] == ["smile"]
+
+
+def test_export_png_restores_state(panel, qtbot, tmp_path):
+    with qtbot.waitSignal(panel.directions_changed, timeout=30000):
+        panel.compute_directions("pca")
+    panel.tiles[7].click()
+    panel.trunc_spin.setValue(0.8)
+    panel.noise_combo.setCurrentText("random")
+    panel.rows[1].slider.setValue(40)
+    panel.rows[1].stop.setValue(4)
+    last = panel.last_submitted
+    qtbot.waitUntil(lambda: panel.last_shown >= last, timeout=30000)
+    _wait_idle(qtbot, panel)
+    out = tmp_path / "edit.png"
+    with qtbot.waitSignal(panel.exported, timeout=30000):
+        panel.export_to(str(out))
+    saved = np.asarray(Image.open(out).convert("RGB"))
+    assert np.array_equal(saved, panel.current_image)
+
+    fresh = LatentPanel()
+    qtbot.addWidget(fresh)
+    try:
+        with qtbot.waitSignal(fresh.state_restored, timeout=30000):
+            assert fresh.open_image(str(out))
+        assert fresh.model_path == panel.model_path
+        assert fresh.trunc_spin.value() == pytest.approx(0.8) and fresh.noise_combo.currentText() == "random"
+        assert fresh.base["seeds"] == [7]
+        assert fresh.strengths()[panel.rows[1].name] == pytest.approx(panel.rows[1].strength())
+        assert fresh.rows[-1].layers() == [0, 4]
+        qtbot.waitUntil(lambda: fresh.last_shown >= fresh.last_submitted > 0, timeout=30000)
+        _wait_idle(qtbot, fresh)
+        assert np.array_equal(fresh.current_image, saved)
+    finally:
+        fresh.shutdown()
+
+
+def test_directions_file_refused_on_other_model(panel, qtbot, tmp_path):
+    other = _model(tmp_path / "other.pt", seed=3)
+    D.save_directions(tmp_path / "d.npz", D.sefa(other, 2))
+    panel.load_directions(str(tmp_path / "d.npz"))
+    qtbot.waitUntil(lambda: "another model" in panel.status.text(), timeout=30000)
+    assert panel.rows == []

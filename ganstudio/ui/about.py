@@ -42,6 +42,7 @@ class AboutDialog(QDialog):
     def __init__(self, info: Optional[dict] = None, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About GAN Studio")
+        self.setMinimumWidth(380)
         layout = QVBoxLayout(self)
         intro = QLabel(
             "<h2>GAN Studio</h2><p>GAN engines (SPADE, StyleGAN2 / DCGAN, CycleGAN / pix2pix, "

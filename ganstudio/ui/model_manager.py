@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QUrl, Slot
+from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -53,7 +53,7 @@ class ModelManagerDialog(QDialog):
         super().__init__(parent)
         self.settings = settings or Settings()
         self.setWindowTitle("Model manager")
-        self.resize(900, 480)
+        self.resize(1000, 520)
         self.rows: list[dict] = []
         self.job: Optional[JobHandle] = None
         self.job_kind = ""
@@ -66,10 +66,14 @@ class ModelManagerDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
+        for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # licences can be a sentence long: that column takes what is left and elides (full text in the tooltip)
+        header.setSectionResizeMode(COLUMNS.index("License"), QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_selection)
         layout.addWidget(self.table, 1)
 
@@ -130,6 +134,8 @@ class ModelManagerDialog(QDialog):
                 item = QTableWidgetItem(str(value or ""))
                 if c == 0:
                     item.setToolTip(row.get("description") or row["id"])
+                elif COLUMNS[c] == "License":
+                    item.setToolTip(str(value or ""))
                 self.table.setItem(r, c, item)
         if selected:
             self.select(selected)

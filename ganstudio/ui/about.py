@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import html
 import platform
+import sys
 from typing import Optional
 
 import PySide6
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from ganstudio import __version__
+
+
+def app_version() -> str:
+    # The package is necessarily imported already (this module lives in it). Importing the name from
+    # `ganstudio` would make import-linter follow ganstudio.load_model's lazy torch import into the ui.
+    return getattr(sys.modules.get("ganstudio"), "__version__", "?")
 
 
 def version_lines(info: Optional[dict]) -> list[tuple[str, str]]:
     """(name, value) pairs shown in the dialog; ``info`` is system_info()'s dict or None (pending)."""
     lines = [
-        ("GAN Studio", __version__),
+        ("GAN Studio", app_version()),
         ("Python", platform.python_version()),
         ("Qt", qVersion()),
         ("PySide6", PySide6.__version__),

@@ -323,3 +323,58 @@ def test_model_manager_opens_from_the_menu(fake_tabs, make_window, qtbot):
 
 def test_image_suffixes_follow_core_imageio():
     assert mw.is_image_path("x.PNG") and mw.is_image_path("y.tiff") and not mw.is_image_path("z.txt")
+
+
+# ----------------------------------------------------------------------------------------- start-up
+def test_startup_does_not_import_torch(home):
+    """The window (with the real panels) opens without torch: it is imported only inside workers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from ganstudio.ui.main_window import MainWindow\n"
+        "w = MainWindow(probe_device=False)\n"
+        "w.show(); app.processEvents()\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', w.panel_status)\n"
+        "w.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "NO-TORCH" in out.stdout, out.stdout
+
+
+def test_run_gui_opens_files_and_exits_cleanly(fake_tabs, home, tmp_path, monkeypatch, qtbot):
+    from PySide6.QtCore import QTimer
+
+    from ganstudio import app as app_module
+
+    monkeypatch.setattr(mw, "SYSINFO_TARGET", "ui_fake_panels:fake_sysinfo")
+    monkeypatch.setattr(app_module.sys, "excepthook", app_module.sys.excepthook)  # restored after the test
+    img = _png(tmp_path / "cli.png")
+    seen = {}
+
+    def close_when_ready():
+        wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, mw.MainWindow) and w.isVisible()]
+        if wins and wins[0].sysinfo is not None:
+            seen["opened"] = list(wins[0].panels["Latent"].opened)
+            seen["device"] = wins[0].device_label.text()
+            wins[0].close()
+        else:
+            QTimer.singleShot(20, close_when_ready)
+
+    QTimer.singleShot(0, close_when_ready)
+    rc = app_module.run_gui(["ganstudio"], files=[img])
+    assert rc == 0
+    assert seen == {"opened": [img], "device": "CPU, 3 threads"}
+    assert QApplication.applicationName() == "GAN Studio" and QApplication.organizationName() == "GANStudio"
+    assert (home / "data" / "logs" / "ganstudio.log").is_file()
+    import logging
+
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if str(home) in getattr(h, "baseFilename", "")]:
+        root.removeHandler(h)
+        h.close()

@@ -159,3 +159,29 @@ def test_refuses_a_non_generator(tmp_path):
     torch.save(dcgan.Discriminator(3, 8).state_dict(), tmp_path / "netD.pth")
     with pytest.raises(latent.LatentError, match="generator"):
         latent.open_model(tmp_path / "netD.pth")
+
+
+def test_projection_reduces_error(sg2):
+    from ganstudio.engines import projection
+
+    lm = latent.open_model(sg2)
+    target = latent.render_state({"seeds": [21]}, model=lm)["images"][0]  # reachable by construction
+    start = latent.render_state({"wplus": lm.latent_avg.numpy()[None].repeat(lm.n_latent, 1)}, model=lm)
+    err0 = np.mean((start["images"][0].astype(float) - target) ** 2)
+    res = run_to_completion(projection.project(sg2, image=target, space="w+", steps=30, lr=0.1))
+    assert res["wplus"].shape == (1, lm.n_latent, 16)
+    err1 = np.mean((res["image"].astype(float) - target) ** 2)
+    assert err1 < 0.5 * err0, (err0, err1)
+    assert res["losses"][-1] < res["losses"][0]
+    again = latent.render_state({"wplus": res["wplus"], "noise": "stored"}, model=lm)["images"][0]
+    assert np.array_equal(again, res["image"])  # the result is a usable latent for the sliders
+
+
+def test_random_features_fixed():
+    from ganstudio.engines import projection
+
+    a, b = projection.RandomFeatures(), projection.RandomFeatures()
+    assert all(torch.equal(x.weight, y.weight) for x, y in zip(a.convs, b.convs))
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    assert projection.feature_distance(a, x, x).item() == 0.0
+    assert projection.feature_distance(a, x, x.flip(-1)).item() > 0.0

@@ -129,3 +129,16 @@ def test_directions_file_refused_on_other_model(panel, qtbot, tmp_path):
     panel.load_directions(str(tmp_path / "d.npz"))
     qtbot.waitUntil(lambda: "another model" in panel.status.text(), timeout=30000)
     assert panel.rows == []
+
+
+def test_open_plain_photo_projects(panel, qtbot, tmp_path):
+    photo = (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    panel.proj_steps.setValue(10)
+    with qtbot.waitSignal(panel.projection_done, timeout=60000):
+        assert panel.open_image(str(tmp_path / "photo.png"))
+    assert panel.base["wplus"].shape == (1, 8, 16)
+    assert "PSNR" in panel.proj_label.text()
+    last = panel.last_submitted
+    qtbot.waitUntil(lambda: panel.last_shown >= last, timeout=30000)
+    _wait_idle(qtbot, panel)

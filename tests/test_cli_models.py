@@ -1,0 +1,145 @@
+"""`ganstudio models` (table, import, download) and the library jobs the GUI runs through the worker."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+from ganstudio.cli import main
+from ganstudio.core import manifest, paths
+from ganstudio.core.progress import CancelToken, run_to_completion
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANSTUDIO_HOME", str(tmp_path / "home"))
+    models = tmp_path / "models"
+    (models / "manifest").mkdir(parents=True)
+    monkeypatch.setenv("GANSTUDIO_MODELS_DIR", str(models))
+    return tmp_path
+
+
+def tiny_srvgg_file(path, seed=0):
+    from ganstudio.nets import srvgg
+
+    torch.manual_seed(seed)
+    net = srvgg.build(num_feat=4, num_conv=1, upscale=2, act_type="prelu")
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def http_file():
+    """A one-file HTTP server on 127.0.0.1 serving `payload` at /w.pth."""
+    state = {"payload": b""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = state["payload"]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    t.start()
+    state["url"] = f"http://127.0.0.1:{httpd.server_address[1]}/w.pth"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    t.join(5)
+
+
+def test_models_table(home, capsys):
+    (home / "models" / "a.pth").write_bytes(b"x" * 2_500_000)
+    (home / "models" / "manifest" / "upscale.json").write_text(json.dumps({"models": [
+        {"id": "rrdbnet_x4.demo", "task": "upscale", "arch": "rrdbnet", "file": "a.pth", "license": "BSD-3-Clause"},
+        {"id": "srvgg_x2.remote", "task": "upscale", "arch": "srvgg", "file": "b.pth", "size_bytes": 1_200_000,
+         "license": "BSD-3-Clause", "url": "http://example.invalid/b.pth"},
+    ]}))
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["id", "task", "arch", "size", "license", "present"]
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert rows["rrdbnet_x4.demo"] == ["rrdbnet_x4.demo", "upscale", "rrdbnet", "2.5", "MB", "BSD-3-Clause", "yes"]
+    assert rows["srvgg_x2.remote"] == ["srvgg_x2.remote", "upscale", "srvgg", "1.2", "MB", "BSD-3-Clause", "no"]
+    assert main(["models", "list", "--task", "latent"]) == 0
+    assert "no models" in capsys.readouterr().out
+
+
+def test_models_import_recognises_the_architecture(home, tmp_path, capsys):
+    src = tiny_srvgg_file(tmp_path / "my sr.pth")
+    assert main(["models", "import", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "user.my-sr" in out and "srvgg" in out and "upscale" in out
+    entry = manifest.find_model("user.my-sr")
+    assert entry.arch == "srvgg" and entry.task == "upscale" and entry.arch_kwargs["upscale"] == 2
+    assert manifest.entry_path(entry).parent == paths.user_models_dir()
+    assert src.exists()
+    assert main(["models"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("user.my-sr")][0]
+    assert row.split()[-1] == "yes"
+
+
+def test_models_import_refuses_a_malicious_file(home, tmp_path, capsys):
+    marker = tmp_path / "PWNED"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch '{marker}'",))
+
+    torch.save({"w": torch.zeros(1), "p": Payload()}, tmp_path / "evil.pth")
+    assert main(["models", "import", str(tmp_path / "evil.pth")]) == 1
+    err = capsys.readouterr().err
+    assert "os.system" in err
+    assert not marker.exists()
+    assert manifest.load_library() == []
+
+
+def test_models_download_by_id(home, http_file, capsys):
+    data = b"weights" * 5000
+    http_file["payload"] = data
+    (home / "models" / "manifest" / "upscale.json").write_text(json.dumps({"models": [
+        {"id": "up.remote", "task": "upscale", "arch": "srvgg", "file": "remote.pth", "url": http_file["url"],
+         "sha256": hashlib.sha256(data).hexdigest()},
+        {"id": "up.badsum", "task": "upscale", "file": "bad.pth", "url": http_file["url"], "sha256": "1" * 64},
+    ]}))
+    assert main(["models", "download", "up.remote"]) == 0
+    assert (paths.user_models_dir() / "remote.pth").read_bytes() == data
+    assert "present" in capsys.readouterr().out
+    assert main(["models", "download", "up.badsum"]) == 1
+    assert "sha256" in capsys.readouterr().err
+    assert not (paths.user_models_dir() / "bad.pth").exists()
+    assert main(["models", "download", "no.such.model"]) == 1
+
+
+def test_download_job_from_a_url_imports_into_the_library(home, tmp_path, http_file):
+    from ganstudio.engines.library_jobs import download_model
+
+    http_file["payload"] = tiny_srvgg_file(tmp_path / "src.pth").read_bytes()
+    events = []
+    entry = run_to_completion(download_model(cancel=CancelToken(), url=http_file["url"]), events.append)
+    assert entry.arch == "srvgg" and entry.url == http_file["url"] and entry.source == "library"
+    assert manifest.entry_path(entry).read_bytes() == http_file["payload"]
+    assert events and events[-1].message.startswith("imported")
+
+
+def test_import_job_runs_in_the_engine_worker(home, tmp_path, qtbot):
+    from ganstudio.workers.engine_worker import EngineJob, start_job
+
+    src = tiny_srvgg_file(tmp_path / "w.pth")
+    handle = start_job(EngineJob("ganstudio.engines.library_jobs:import_checkpoint", {"path": str(src)}))
+    with qtbot.waitSignal(handle.worker.finished, timeout=30000) as blocker:
+        pass
+    handle.wait()
+    entry = blocker.args[0]
+    assert entry.arch == "srvgg" and manifest.entry_path(entry) is not None

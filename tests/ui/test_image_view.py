@@ -49,6 +49,11 @@ def view(qtbot):
     return v
 
 
+def test_files_dropped_on_a_view_go_to_the_window(view):
+    # QGraphicsView would accept (and swallow) drags; the main window routes dropped files instead
+    assert not view.acceptDrops() and not view.viewport().acceptDrops()
+
+
 def test_fit_zoom_and_actual_size(view):
     view.set_image(_solid(100, 200, (10, 20, 30)))
     assert view.image_size() == (200, 100)

@@ -104,6 +104,10 @@ class ImageView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         self.setBackgroundBrush(QColor(48, 48, 48))
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # QGraphicsView accepts drags by default (its scene swallows them even with no item taking
+        # them): files dropped on a view must reach the main window, which routes them to the panel
+        self.setAcceptDrops(False)
+        self.viewport().setAcceptDrops(False)
         self.horizontalScrollBar().valueChanged.connect(self._emit_view_changed)
         self.verticalScrollBar().valueChanged.connect(self._emit_view_changed)
         self._add_shortcuts()

@@ -74,12 +74,7 @@ def get_model(path_or_id, device="cpu", family: str | None = None):
     st = path.stat()
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(dev), family)
-    with _lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
-            return hit
-    if sha:
+    if sha:  # before the cache: the same file may have been cached earlier by path
         stamp = key[:3]
         if stamp not in _verified:
             got = file_sha256(path)
@@ -88,6 +83,11 @@ def get_model(path_or_id, device="cpu", family: str | None = None):
                     f"{path.name} does not match its manifest checksum (expected {sha[:12]}..., got {got[:12]}...): "
                     "the file is damaged or was replaced; download it again")
             _verified.add(stamp)
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
     module, desc = load_model(path, family=family, device=dev)
     with _lock:
         _cache[key] = (module, desc)

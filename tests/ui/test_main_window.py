@@ -138,6 +138,23 @@ def test_dropped_image_reaches_current_tab_and_recent_files(fake_tabs, make_wind
     assert "drop me.png" in recent
 
 
+def test_drop_on_an_image_view_inside_a_panel_propagates_to_the_window(fake_tabs, make_window, tmp_path):
+    w = make_window()
+    w.switch_to("Latent")
+    img = _png(tmp_path / "on view.png")
+    target = w.panels["Latent"].view.viewport()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(img)])
+    pos = QPointF(target.width() / 2, target.height() / 2)
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(pos, *args)
+    QApplication.sendEvent(target, enter)  # QApplication walks up to the first widget accepting drops
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, *args)
+    QApplication.sendEvent(target, drop)
+    assert w.panels["Latent"].opened == [img]
+
+
 def test_drop_switches_to_a_tab_that_accepts(fake_tabs, make_window, tmp_path):
     w = make_window()
     w.switch_to("Stylize")  # BarePanel: no open_image / open_folder

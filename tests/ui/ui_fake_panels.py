@@ -18,6 +18,12 @@ class ImagePanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        from PySide6.QtWidgets import QVBoxLayout
+
+        from ganstudio.ui.widgets.image_view import ImageView
+
+        self.view = ImageView(self)  # a real view: files dropped on it must still reach the window
+        QVBoxLayout(self).addWidget(self.view)
         self.opened: list[str] = []
         self.exported = 0
         self.shut_down = 0

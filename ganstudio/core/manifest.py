@@ -88,6 +88,12 @@ class ModelEntry:
     def in_library(self) -> bool:
         return self.source == LIBRARY
 
+    @property
+    def path(self) -> str:
+        """The present file as a string ("" when it is not on this machine)."""
+        p = entry_path(self)
+        return str(p) if p is not None else ""
+
 
 # ------------------------------------------------------------------------------------------- reading
 def _read_manifest_file(path: Path, source: str) -> list[ModelEntry]:

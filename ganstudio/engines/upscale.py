@@ -46,7 +46,7 @@ from ganstudio.core.imageio import (
     read_image,
     write_image,
 )
-from ganstudio.core.progress import CancelToken, Cancelled, EtaClock, Progress, format_eta
+from ganstudio.core.progress import CancelToken, Cancelled, EtaClock, Progress, format_eta, run_to_completion
 from ganstudio.engines import tiling
 from ganstudio.engines.device import autocast, select_device, supported_precisions
 
@@ -298,6 +298,34 @@ def upscale_image(
     return dataclasses.replace(
         image, pixels=result, alpha=out_alpha, bit_depth=16 if out_dtype == np.uint16 else 8, path="",
     )
+
+
+def upscale_array(
+    arr: np.ndarray,
+    *,
+    model=DEFAULT_MODEL,
+    scale: Optional[float] = None,
+    tile: Optional[int] = None,
+    device="auto",
+    precision: str = "fp32",
+    upscaler: Optional[Upscaler] = None,
+    cancel: Optional[CancelToken] = None,
+) -> np.ndarray:
+    """Plain (not a generator) helper for other engines (e.g. stylize --then-upscale): (H, W), (H, W, 1|3|4)
+    uint8/uint16 array -> the upscaled array, same layout and dtype."""
+    a = np.asarray(arr)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    px, alpha = (a[:, :, :3], a[:, :, 3]) if a.shape[2] == 4 else (a, None)
+    img = ImageData(np.ascontiguousarray(px), alpha, 16 if a.dtype == np.uint16 else 8)
+    out = run_to_completion(upscale_image(img, model=model, scale=scale, tile=tile, device=device,
+                                          precision=precision, upscaler=upscaler, cancel=cancel))
+    res = out.pixels
+    if a.shape[2] == 4:
+        alpha_out = out.alpha if out.alpha is not None else np.full(res.shape[:2], np.iinfo(res.dtype).max,
+                                                                    res.dtype)
+        res = np.dstack([res, alpha_out])
+    return res[:, :, 0] if np.asarray(arr).ndim == 2 else res
 
 
 # ---------------------------------------------------------------------------------------------- files

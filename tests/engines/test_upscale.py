@@ -274,3 +274,11 @@ def test_auto_tile_respects_the_memory_cap(fast, monkeypatch):
     assert (side + 64) ** 2 * fast.bytes_per_px <= U.CPU_ACTIVATION_CAP
     monkeypatch.setattr(U.tiling, "free_memory_bytes", lambda device="cpu": 256 << 20)
     assert U.auto_tile(fast, 32) < side
+
+
+def test_upscale_array_keeps_layout(fast, photo):
+    rgba = np.dstack([photo, np.full((40, 40), 128, np.uint8)])
+    out = U.upscale_array(rgba, upscaler=fast)
+    assert out.shape == (80, 80, 4) and out.dtype == np.uint8 and out[..., 3].min() == 128
+    grey = U.upscale_array(photo[:, :, 1], upscaler=fast, scale=3)
+    assert grey.shape == (120, 120)

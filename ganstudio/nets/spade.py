@@ -6,6 +6,9 @@ latest_net_G.pth`` load unchanged (plain state dicts, official key names). The o
 models are licensed CC BY-NC-SA 4.0 (non-commercial). This module is written from the project's own
 specification (shared/parity/spade/SPEC.md); no official code is copied.
 
+Smaller configurations: any ngf, any semantic_nc, and (for the project's own small models, not upstream)
+a narrower SPADE hidden width ``nhidden`` (upstream hard-codes 128), all read back from the shapes.
+
 Tensors: ``seg`` is the one-hot semantic map (B, semantic_nc, H, W) float, where
 semantic_nc = label_nc + (1 if dontcare) + (1 if instance edges); the output is (B, 3, H', W') in [-1, 1].
 
@@ -95,26 +98,27 @@ class SNConv2d(nn.Module):
 class SPADE(nn.Module):
     """Spatially-adaptive normalisation: param-free BatchNorm, then x·(1 + gamma(seg)) + beta(seg)."""
 
-    NHIDDEN = 128  # hard-coded in the official code
+    NHIDDEN = 128  # hard-coded in the official code; our own small models may use fewer (read from shapes)
 
-    def __init__(self, norm_nc: int, label_nc: int, ks: int = 3) -> None:
+    def __init__(self, norm_nc: int, label_nc: int, ks: int = 3, nhidden: int = NHIDDEN) -> None:
         super().__init__()
         self.param_free_norm = nn.BatchNorm2d(norm_nc, affine=False, eps=1e-5)
         pw = ks // 2
-        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, self.NHIDDEN, ks, padding=pw), nn.ReLU())
-        self.mlp_gamma = nn.Conv2d(self.NHIDDEN, norm_nc, ks, padding=pw)
-        self.mlp_beta = nn.Conv2d(self.NHIDDEN, norm_nc, ks, padding=pw)
+        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, nhidden, ks, padding=pw), nn.ReLU())
+        self.mlp_gamma = nn.Conv2d(nhidden, norm_nc, ks, padding=pw)
+        self.mlp_beta = nn.Conv2d(nhidden, norm_nc, ks, padding=pw)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         normalized = self.param_free_norm(x)
         # legacy 'nearest': src = floor(dst · in / out), the top-left sample of each block
-        seg = F.interpolate(seg, size=x.shape[-2:], mode="nearest")
+        if seg.shape[-2:] != x.shape[-2:]:
+            seg = F.interpolate(seg, size=x.shape[-2:], mode="nearest")
         actv = self.mlp_shared(seg)
         return normalized * (1 + self.mlp_gamma(actv)) + self.mlp_beta(actv)
 
 
 class SPADEResnetBlock(nn.Module):
-    def __init__(self, fin: int, fout: int, semantic_nc: int) -> None:
+    def __init__(self, fin: int, fout: int, semantic_nc: int, nhidden: int = SPADE.NHIDDEN) -> None:
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
@@ -122,10 +126,10 @@ class SPADEResnetBlock(nn.Module):
         self.conv_1 = SNConv2d(fmiddle, fout, 3, padding=1)
         if self.learned_shortcut:
             self.conv_s = SNConv2d(fin, fout, 1, bias=False)
-        self.norm_0 = SPADE(fin, semantic_nc)
-        self.norm_1 = SPADE(fmiddle, semantic_nc)
+        self.norm_0 = SPADE(fin, semantic_nc, nhidden=nhidden)
+        self.norm_1 = SPADE(fmiddle, semantic_nc, nhidden=nhidden)
         if self.learned_shortcut:
-            self.norm_s = SPADE(fin, semantic_nc)
+            self.norm_s = SPADE(fin, semantic_nc, nhidden=nhidden)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         x_s = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x  # no activation here
@@ -147,7 +151,7 @@ class SPADEGenerator(nn.Module):
     def __init__(self, semantic_nc: int, ngf: int = 64, num_upsampling_layers: str = "normal",
                  label_nc: int | None = None, contain_dontcare_label: bool = False, use_instance: bool = False,
                  crop_size: int = 256, aspect_ratio: float = 1.0, use_vae: bool = False, z_dim: int = 256,
-                 dataset: str = "") -> None:
+                 dataset: str = "", nhidden: int = SPADE.NHIDDEN) -> None:
         super().__init__()
         if num_upsampling_layers not in UPSAMPLING_MODES:
             raise ValueError(f"num_upsampling_layers must be one of {sorted(UPSAMPLING_MODES)}")
@@ -158,7 +162,7 @@ class SPADEGenerator(nn.Module):
                              f"{int(use_instance)} != semantic_nc {semantic_nc}")
         self.contain_dontcare_label, self.use_instance = contain_dontcare_label, use_instance
         self.crop_size, self.aspect_ratio, self.dataset = crop_size, aspect_ratio, dataset
-        self.use_vae, self.z_dim = use_vae, z_dim
+        self.use_vae, self.z_dim, self.nhidden = use_vae, z_dim, nhidden
         self.num_upsampling_layers = num_upsampling_layers
         nf = ngf
         if use_vae:
@@ -166,16 +170,16 @@ class SPADEGenerator(nn.Module):
             self.fc = nn.Linear(z_dim, 16 * nf * sw * sh)
         else:
             self.fc = nn.Conv2d(semantic_nc, 16 * nf, 3, padding=1)
-        self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf, semantic_nc)
-        self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf, semantic_nc)
-        self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf, semantic_nc)
-        self.up_0 = SPADEResnetBlock(16 * nf, 8 * nf, semantic_nc)
-        self.up_1 = SPADEResnetBlock(8 * nf, 4 * nf, semantic_nc)
-        self.up_2 = SPADEResnetBlock(4 * nf, 2 * nf, semantic_nc)
-        self.up_3 = SPADEResnetBlock(2 * nf, 1 * nf, semantic_nc)
+        self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf, semantic_nc, nhidden)
+        self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf, semantic_nc, nhidden)
+        self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf, semantic_nc, nhidden)
+        self.up_0 = SPADEResnetBlock(16 * nf, 8 * nf, semantic_nc, nhidden)
+        self.up_1 = SPADEResnetBlock(8 * nf, 4 * nf, semantic_nc, nhidden)
+        self.up_2 = SPADEResnetBlock(4 * nf, 2 * nf, semantic_nc, nhidden)
+        self.up_3 = SPADEResnetBlock(2 * nf, 1 * nf, semantic_nc, nhidden)
         final_nc = nf
         if num_upsampling_layers == "most":
-            self.up_4 = SPADEResnetBlock(1 * nf, nf // 2, semantic_nc)
+            self.up_4 = SPADEResnetBlock(1 * nf, nf // 2, semantic_nc, nhidden)
             final_nc = nf // 2
         self.conv_img = nn.Conv2d(final_nc, 3, 3, padding=1)
 
@@ -226,15 +230,26 @@ class SPADEGenerator(nn.Module):
                 raise ValueError(f"SPADE input {h}x{w} must be a positive multiple of {up} in both sides "
                                  f"({self.num_upsampling_layers} upsampling)")
             x = self.fc(F.interpolate(seg, size=(sh, sw), mode="nearest"))
-        x = self.head_0(x, seg)
+        # Every SPADE resizes the full map to its own resolution; doing that once per resolution here and
+        # handing the blocks the resized map is the same operation (same nearest resize of the same input)
+        # without repeating it in each of the ~20 SPADE layers.
+        segs: dict = {}
+
+        def at(t: torch.Tensor) -> torch.Tensor:
+            hw = tuple(t.shape[-2:])
+            if hw not in segs:
+                segs[hw] = seg if hw == tuple(seg.shape[-2:]) else F.interpolate(seg, size=hw, mode="nearest")
+            return segs[hw]
+
+        x = self.head_0(x, at(x))
         x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = self.G_middle_0(x, seg)
+        x = self.G_middle_0(x, at(x))
         if self.num_upsampling_layers in ("more", "most"):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = self.G_middle_1(x, seg)
+        x = self.G_middle_1(x, at(x))
         for name in ("up_0", "up_1", "up_2", "up_3") + (("up_4",) if self.num_upsampling_layers == "most" else ()):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
-            x = getattr(self, name)(x, seg)
+            x = getattr(self, name)(x, at(x))
         x = self.conv_img(F.leaky_relu(x, 0.2))
         return torch.tanh(x)
 
@@ -362,6 +377,9 @@ def detect(state_dict: Mapping[str, torch.Tensor]) -> dict | None:
     if most:
         ngf *= 2  # conv_img sees ngf/2 channels after up_4
     hp: dict = dict(semantic_nc=semantic_nc, ngf=ngf)
+    nhidden = int(state_dict["head_0.norm_0.mlp_shared.0.weight"].shape[0])
+    if nhidden != SPADE.NHIDDEN:  # one of our own small models
+        hp["nhidden"] = nhidden
     if fc.dim() == 2:  # VAE variant: Linear(z_dim -> 16·ngf·sh·sw)
         hp.update(use_vae=True, z_dim=int(fc.shape[1]))
         grid = int(fc.shape[0]) // (16 * ngf)

@@ -19,8 +19,10 @@ the app from starting).
 
 Files go to the current tab when it has the matching method; otherwise the window switches to the
 first tab (in TABS order) that has it. Panels read the user's device / precision choice from
-``ganstudio.ui.settings.Settings()`` (``.device``, ``.precision``) when they start a job, and run every
-engine through ``ganstudio.workers.engine_worker`` (EngineJob strings: the UI never imports torch).
+``ganstudio.ui.settings.Settings()`` (``.device``, ``.precision``) when they start a job, keep their
+file dialogs in step with ``Settings().last_dir("export")`` / ``set_last_dir("export", path)``, and run
+every engine through ``ganstudio.workers.engine_worker`` (EngineJob strings: the UI never imports torch).
+Shared widgets: ``ganstudio.ui.widgets`` (ImageView with zoom / pan, CompareView with a split line).
 """
 from __future__ import annotations
 
@@ -474,7 +476,13 @@ class MainWindow(QMainWindow):
     def _restore(self) -> None:
         geometry = self.settings.geometry
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 800)
+            w, h = 1280, 800
+            screen = self.screen()
+            if screen is not None:  # a small laptop screen: start inside it
+                avail = screen.availableGeometry()
+                if avail.width() >= 640 and avail.height() >= 480:
+                    w, h = min(w, avail.width()), min(h, avail.height())
+            self.resize(w, h)
         state = self.settings.window_state
         if state is not None:
             self.restoreState(state)

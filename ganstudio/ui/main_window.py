@@ -15,7 +15,12 @@ the app from starting).
         def open_folder(self, path: str) -> bool     # File > Open folder, dropped folders
         def export(self) -> None                     # File > Export… (enabled only where it exists)
         def shutdown(self) -> None                   # on window close, before every worker is joined
+        def undo(self) -> None / def redo(self) -> None   # Edit > Undo (Ctrl+Z) / Redo (Ctrl+Shift+Z)
         job_state = Signal(str)                      # "" when idle, else a short text for the status bar
+
+The window owns Ctrl+Z / Ctrl+Shift+Z and forwards them to the current panel's undo() / redo(); a
+panel that binds those keys itself keeps them (the window then drops its own, since two actions on
+one key would make Qt fire neither).
 
 Files go to the current tab when it has the matching method; otherwise the window switches to the
 first tab (in TABS order) that has it. Panels read the user's device / precision choice from
@@ -32,7 +37,15 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -154,6 +167,10 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.quit_action = self._action(file_menu, "&Quit", "Ctrl+Q", self.close)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+
+        edit_menu = mb.addMenu("&Edit")
+        self.undo_action = self._action(edit_menu, "&Undo", "Ctrl+Z", lambda: self._panel_call("undo"))
+        self.redo_action = self._action(edit_menu, "&Redo", "Ctrl+Shift+Z", lambda: self._panel_call("redo"))
 
         models_menu = mb.addMenu("&Models")
         self.model_manager_action = self._action(models_menu, "&Model manager…", None, self.open_model_manager)
@@ -432,14 +449,28 @@ class MainWindow(QMainWindow):
             self.open_paths([path])
 
     def export_current(self) -> None:
-        fn = getattr(self.current_panel(), "export", None)
+        self._panel_call("export")
+
+    def _panel_call(self, method: str) -> None:
+        fn = getattr(self.current_panel(), method, None)
         if callable(fn):
-            fn()
+            try:
+                fn()
+            except Exception as exc:  # a panel bug must not take the window down
+                log.exception("%s.%s() failed", self.current_title(), method)
+                self.statusBar().showMessage(f"{method} failed: {exc}", 8000)
 
     @Slot(int)
     def _on_tab_changed(self, index: int) -> None:
         panel = self.tabs.widget(index)
         self.export_action.setEnabled(callable(getattr(panel, "export", None)))
+        panel_keys = set()
+        if panel is not None:
+            panel_keys = {a.shortcut().toString() for a in panel.findChildren(QAction)}
+            panel_keys |= {sc.key().toString() for sc in panel.findChildren(QShortcut)}
+        for act, method, key in ((self.undo_action, "undo", "Ctrl+Z"), (self.redo_action, "redo", "Ctrl+Shift+Z")):
+            act.setEnabled(callable(getattr(panel, method, None)))
+            act.setShortcut(QKeySequence() if key in panel_keys else QKeySequence(key))
         self.settings.current_tab = self.tabs.tabText(index)
 
     # ------------------------------------------------------------------------------- drag and drop

@@ -202,6 +202,25 @@ def test_export_follows_the_current_tab(fake_tabs, make_window):
                          "&Quit": "Ctrl+Q"}
 
 
+def test_edit_undo_redo_forward_to_the_panel(monkeypatch, make_window):
+    monkeypatch.setattr(mw, "TABS", [("Latent", "ui_fake_panels", "ImagePanel"),
+                                     ("Paint", "ui_fake_panels", "OwnUndoPanel"),
+                                     ("Stylize", "ui_fake_panels", "BarePanel"), ("Upscale", None, None),
+                                     ("Train", None, None)])
+    w = make_window()
+    w.switch_to("Latent")
+    assert w.undo_action.isEnabled() and w.undo_action.shortcut().toString() == "Ctrl+Z"
+    w.undo_action.trigger()
+    w.redo_action.trigger()
+    w.redo_action.trigger()
+    assert (w.panels["Latent"].undone, w.panels["Latent"].redone) == (1, 2)
+    w.switch_to("Stylize")
+    assert not w.undo_action.isEnabled() and not w.redo_action.isEnabled()
+    w.switch_to("Paint")  # it binds Ctrl+Z itself: the window gives the key up (else neither fires)
+    assert w.undo_action.isEnabled() and w.undo_action.shortcut().isEmpty()
+    assert w.redo_action.shortcut().toString() == "Ctrl+Shift+Z"
+
+
 # ----------------------------------------------------------------------------------------- status bar
 def test_job_indicator_shows_panel_states_and_running_jobs(fake_tabs, make_window, qtbot):
     w = make_window()

@@ -35,6 +35,12 @@ class ImagePanel(QWidget):
     def export(self) -> None:
         self.exported += 1
 
+    def undo(self) -> None:
+        self.undone = getattr(self, "undone", 0) + 1
+
+    def redo(self) -> None:
+        self.redone = getattr(self, "redone", 0) + 1
+
     def shutdown(self) -> None:
         self.shut_down += 1
 
@@ -65,6 +71,21 @@ class RefusingPanel(QWidget):
 
 class BarePanel(QWidget):
     """Implements none of the optional methods."""
+
+
+class OwnUndoPanel(QWidget):
+    """Has undo() and binds Ctrl+Z itself (e.g. a QUndoStack action)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        from PySide6.QtGui import QAction, QKeySequence
+
+        self.own_undo = QAction("Undo stroke", self)
+        self.own_undo.setShortcut(QKeySequence("Ctrl+Z"))
+        self.addAction(self.own_undo)
+
+    def undo(self) -> None:
+        pass
 
 
 class ExplodingPanel(QWidget):

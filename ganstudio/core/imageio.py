@@ -301,20 +301,6 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     fmt = im.format or ""
     source_mode = im.mode
     icc = im.info.get("icc_profile") or None
-    try:
-        exif = im.getexif()
-        orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
-    except Exception:  # a damaged EXIF block must not make the pixels unreadable
-        exif, orientation = None, 1
-    exif_bytes = None
-    if exif is not None and len(exif):
-        try:
-            if _ORIENTATION_TAG in exif:
-                exif[_ORIENTATION_TAG] = 1
-            exif_bytes = exif.tobytes()
-        except Exception:
-            exif_bytes = None
-
     png = _png_header(data)
     wide_colour = (png is not None and png[0] == 16 and png[1] in (2, 4, 6)) or (
         fmt == "TIFF" and _tiff_is_16bit_colour(im))
@@ -323,12 +309,15 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
         pixels, alpha = _decode_cv2(data, path)
         if pixels.dtype == np.uint16 and pixels.shape[2] == 3 and png is not None and png[1] == 4:
             pixels = pixels[:, :, :1]  # grey + alpha came back as BGRA: keep one grey channel
+        orientation, exif_bytes = _exif_info(im)  # OpenCV ignores the orientation: apply it ourselves
         mode_names = {2: "RGB;16", 4: "LA;16", 6: "RGBA;16"}
         source_mode = mode_names.get(png[1], source_mode) if png is not None else f"{source_mode};16"
         return _finish(pixels, alpha, fmt, source_mode, icc, exif_bytes, orientation, path, max_pixels)
 
     try:
         im.load()
+        # after load: Pillow has already turned TIFFs upright (and dropped their orientation tag)
+        orientation, exif_bytes = _exif_info(im)
         pixels, alpha, _bits, icc = _pil_to_arrays(im, path)
     except ImageReadError:
         raise
@@ -339,6 +328,35 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     finally:
         im.close()
     return _finish(pixels, alpha, fmt, source_mode, icc, exif_bytes, orientation, path, max_pixels)
+
+
+# TIFF tags describing the file layout: meaningless (and harmful) once copied into another file's EXIF
+_TIFF_LAYOUT_TAGS = (254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 282, 283, 284,
+                     296, 317, 320, 322, 323, 324, 325, 338, 339, 340, 341, 530, 531, 532, 34675, 50341)
+
+
+def _exif_info(im: Image.Image) -> tuple[int, bytes | None]:
+    """(EXIF orientation, EXIF bytes to keep with orientation reset to 1) without touching ``im``."""
+    try:
+        exif = im.getexif()
+        orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+    except Exception:  # a damaged EXIF block must not make the pixels unreadable
+        return 1, None
+    if orientation not in range(1, 9):
+        orientation = 1
+    if not len(exif):
+        return orientation, None
+    try:
+        copy = Image.Exif()
+        copy.load(exif.tobytes())
+        if im.format == "TIFF":
+            for tag in _TIFF_LAYOUT_TAGS:
+                copy.pop(tag, None)
+        if _ORIENTATION_TAG in copy:
+            copy[_ORIENTATION_TAG] = 1
+        return orientation, (copy.tobytes() if len(copy) else None)
+    except Exception:
+        return orientation, None
 
 
 def _finish(pixels, alpha, fmt, source_mode, icc, exif_bytes, orientation, path, max_pixels) -> ImageData:

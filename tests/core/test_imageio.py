@@ -177,6 +177,21 @@ def test_exif_orientation_applied(tmp_path):
     assert kept.get(0x0112) == 1 and kept.get(0x010F) == "TestCam"
 
 
+def test_tiff_orientation_applied_exactly_once(tmp_path):
+    # Pillow turns TIFFs upright itself while loading: the reader must not turn them a second time
+    a = np.zeros((20, 30, 3), np.uint8)
+    a[:5, :5] = (255, 0, 0)
+    Image.fromarray(a).save(tmp_path / "o.tif", tiffinfo={0x0112: 6, 0x010F: "TestCam"})
+    img = read_image(tmp_path / "o.tif")
+    assert img.pixels.shape == (30, 20, 3)
+    assert img.pixels[0, -1].tolist() == [255, 0, 0] and img.pixels[0, 0].tolist() == [0, 0, 0]
+    kept = Image.Exif()
+    kept.load(img.exif)
+    assert kept.get(0x010F) == "TestCam" and 256 not in kept and 273 not in kept  # layout tags dropped
+    write_image(tmp_path / "o.jpg", img)  # and the kept EXIF is valid in another format
+    assert read_image(tmp_path / "o.jpg").pixels.shape == (30, 20, 3)
+
+
 # ------------------------------------------------------------------------------------------ refusals
 def test_truncated_png_is_refused_with_its_name(tmp_path):
     path = tmp_path / "cut.png"

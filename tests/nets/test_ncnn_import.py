@@ -225,3 +225,26 @@ def test_manifest_package_entries_resolve(cache_home):
     for e in entries.values():
         assert len(e.sha256) in (0, 64)
         assert e.license
+
+
+def test_a_different_graph_is_refused_not_loaded_wrong():
+    model = _package_model("x4plus-anime")
+    text, data = model.param.read_text(), model.bin.read_bytes()
+    # residual scaling 0.2 -> 0.3 in one dense block
+    changed = text.replace("-23301=2,2.000000e-01,1.000000e+00", "-23301=2,3.000000e-01,1.000000e+00", 1)
+    assert changed != text
+    with pytest.raises(ni.NcnnImportError, match="residual scaling"):
+        ni.convert(changed, data)
+    # a fused leaky ReLU removed from a dense conv
+    lines = text.splitlines()
+    i = next(n for n, ln in enumerate(lines) if ln.startswith("Convolution") and "9=2" in ln)
+    lines[i] = lines[i].replace(" 9=2 -23310=1,2.000000e-01", "")
+    with pytest.raises(ni.NcnnImportError, match="activation"):
+        ni.convert("\n".join(lines), data)
+
+
+def test_srvgg_graph_without_its_input_upsample_is_refused():
+    model = _package_model("animevideov3-x4")
+    text = model.param.read_text().replace("0=1 1=4.000000e+00 2=4.000000e+00", "0=2 1=4.000000e+00 2=4.000000e+00")
+    with pytest.raises(ni.NcnnImportError, match="nearest"):
+        ni.convert(text, model.bin.read_bytes())

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 LIBRARY = "library"
 BUNDLED = "bundled"
+_LIBRARY_LOCK = threading.RLock()  # read-modify-write of library.json from the worker and the GUI
 
 
 class ManifestError(ValueError):
@@ -252,18 +254,20 @@ def save_library(entries: Iterable[ModelEntry]) -> Path:
 def add_library_entry(entry: ModelEntry) -> ModelEntry:
     """Add (or replace, by id) one entry in the user library manifest."""
     entry.source = LIBRARY
-    entries = [e for e in load_library() if e.id != entry.id]
-    entries.append(entry)
-    entry.manifest = str(save_library(entries))
+    with _LIBRARY_LOCK:
+        entries = [e for e in load_library() if e.id != entry.id]
+        entries.append(entry)
+        entry.manifest = str(save_library(entries))
     return entry
 
 
 def remove_library_entry(model_id: str) -> bool:
-    entries = load_library()
-    kept = [e for e in entries if e.id != model_id]
-    if len(kept) == len(entries):
-        return False
-    save_library(kept)
+    with _LIBRARY_LOCK:
+        entries = load_library()
+        kept = [e for e in entries if e.id != model_id]
+        if len(kept) == len(entries):
+            return False
+        save_library(kept)
     return True
 
 

@@ -59,11 +59,15 @@ def make_window(qtbot, home):
 
 
 @pytest.fixture(autouse=True)
-def _light_theme_after():
-    yield
+def _restore_app_look():
+    """Themes change the whole QApplication: give other tests back the look they started with."""
     app = QApplication.instance()
-    if app is not None and theme.current_theme(app) != "light":
-        theme.apply_theme("light", app)
+    saved = (app.style().name(), QPalette(app.palette()), app.styleSheet(), app.property("ganstudio_theme"))
+    yield
+    app.setStyle(saved[0])
+    app.setPalette(saved[1])
+    app.setStyleSheet(saved[2])
+    app.setProperty("ganstudio_theme", saved[3])
 
 
 def _png(path: Path) -> str:

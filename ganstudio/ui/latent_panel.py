@@ -223,7 +223,8 @@ class LatentPanel(QWidget):
         self._restoring: Optional[dict] = None
         self._jobs: set[JobHandle] = set()
         self._proj_handle: Optional[JobHandle] = None
-        self.runner = LatestOnlyRunner(debounce_ms=30, parent=self)
+        # short debounce: coalesces bursts of slider events but keeps a drag rendering continuously
+        self.runner = LatestOnlyRunner(debounce_ms=10, parent=self)
         self.runner.result.connect(self._on_edit_result)
         self.runner.failed.connect(lambda _i, msg: self._report_error(msg))
         self._build()

@@ -73,6 +73,8 @@ def get_model(path_or_id, device="cpu", family: str | None = None):
     path, sha = resolve(path_or_id)
     st = path.stat()
     dev = torch.device(device) if not isinstance(device, torch.device) else device
+    if dev.type == "cuda" and dev.index is None:  # "cuda" and "cuda:0" are the same copy
+        dev = torch.device("cuda", torch.cuda.current_device())
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(dev), family)
     if sha:  # before the cache: the same file may have been cached earlier by path
         stamp = key[:3]

@@ -120,3 +120,33 @@ def test_cache_evicts_least_recently_used(home):
     assert model_cache.get_model(paths[0])[0] is a
     keys = model_cache.cache_info()["keys"]
     assert str(paths[1].resolve()) not in keys
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+def test_cuda_selection_description_and_autocast():
+    dev = dv.select_device("auto")
+    assert dev.type == "cuda" and dv.select_device("cuda") == torch.device("cuda", 0)
+    desc = dv.describe_device(dev)
+    assert desc.startswith("CUDA: ") and torch.cuda.get_device_name(0) in desc
+    precisions = dv.supported_precisions(dev)
+    assert precisions[:2] == ["fp32", "fp16"]
+    a = torch.randn(16, 16, device=dev)
+    with dv.autocast(dev, "fp16"):
+        assert (a @ a).dtype == torch.float16
+    if "bf16" in precisions:
+        with dv.autocast(dev, "bf16"):
+            assert (a @ a).dtype == torch.bfloat16
+
+
+@needs_cuda
+def test_cache_keeps_cpu_and_cuda_copies_apart(home):
+    path = home / "tiny.pth"
+    _save_srvgg(path, 0)
+    cpu_net, _ = model_cache.get_model(path, device="cpu")
+    gpu_net, _ = model_cache.get_model(path, device="cuda")
+    assert next(cpu_net.parameters()).device.type == "cpu"
+    assert next(gpu_net.parameters()).device.type == "cuda"
+    assert model_cache.get_model(path, device=torch.device("cuda", 0))[0] is gpu_net

@@ -400,9 +400,12 @@ class UpscaleResult:
     extra: dict = field(default_factory=dict)
 
 
-def open_image(path, cancel=None) -> ImageData:
-    """Read an image in the worker (the GUI never decodes large files on its own thread)."""
-    return read_image(path)
+def open_image(path, cancel=None) -> dict:
+    """Read an image in the worker (the GUI never decodes large files on its own thread).
+    Returns {"image": ImageData, "display": uint8 RGB(A) array, "path": str}."""
+    image = read_image(path)
+    display = image.rgba8() if image.alpha is not None else image.rgb8()
+    return {"image": image, "display": display, "path": str(path)}
 
 
 def upscale_for_view(
@@ -426,8 +429,10 @@ def upscale_for_view(
     out = yield from upscale_image(image, scale=scale, tile=tile, upscaler=up, cancel=cancel)
     from ganstudio.engines.device import describe_device
 
+    # the display copy is made here, in the worker: for plain 8-bit RGB it is the pixels themselves
+    display = out.rgba8() if out.alpha is not None else out.rgb8()
     return UpscaleResult(out, image, str(model), float(scale or up.scale), describe_device(up.device),
-                         time.monotonic() - t0, {"precision": up.precision})
+                         time.monotonic() - t0, {"precision": up.precision, "display": display})
 
 
 # ---------------------------------------------------------------------------------------------- batch

@@ -66,6 +66,27 @@ def bench_engine(path: str, iters: int, device: str) -> list[float]:
     return times[3:]  # warm-up dropped
 
 
+def bench_autocast(path: str, device: str, iters: int = 20) -> None:
+    """fp32 vs autocast fp16 / bf16 on CUDA: max |difference| of the raw output and the forward time."""
+    lm = L.open_model(path, device=device)
+    wp = torch.as_tensor(L.render_state({"seeds": [1, 2, 3, 4]}, model=lm)["wplus"]).to(device)
+    noise = lm.net.stored_noise()
+    ref = None
+    for name, dtype in (("fp32", None), ("fp16", torch.float16), ("bf16", torch.bfloat16)):
+        times = []
+        for i in range(iters + 3):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            with torch.inference_mode(), torch.autocast("cuda", dtype=dtype or torch.float32,
+                                                        enabled=dtype is not None):
+                out = lm.net.synthesis(wp, noise).float()
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        ref = out if ref is None else ref
+        diff = (out - ref).abs().max().item()
+        print(f"  {name:5s} batch 4: {pct(times[3:])}   max|diff vs fp32| {diff:.2e}")
+
+
 def bench_e2e(path: str, iters: int, device: str) -> list[float]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEventLoop, QTimer
@@ -123,6 +144,8 @@ def main() -> int:
             n = args.iters if cfg["size"] == 64 else args.iters256
             print(f"\n{name} StyleGAN2 {cfg}")
             print(f"  engine  {pct(bench_engine(path, n, args.device))}")
+            if args.device.startswith("cuda"):
+                bench_autocast(path, args.device)
             if not args.no_e2e:
                 print(f"  e2e     {pct(bench_e2e(path, n, args.device))}")
     return 0

@@ -174,6 +174,29 @@ def test_drop_switches_to_a_tab_that_accepts(fake_tabs, make_window, tmp_path):
     assert w.settings.last_dir("folder") == str(folder)
 
 
+def test_file_menu_dialogs_route_and_remember_folders(fake_tabs, make_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    w = make_window()
+    img = _png(tmp_path / "picked.png")
+    asked = {}
+
+    def fake_open(parent, caption, folder, filters):
+        asked["open"] = (caption, folder, filters)
+        return img, filters.split(";;")[0]
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(fake_open))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(tmp_path)))
+    w.switch_to("Latent")
+    w.open_image_action.trigger()
+    assert w.panels["Latent"].opened == [img]
+    assert "*.png" in asked["open"][2] and "*.jpg" in asked["open"][2]
+    w.open_image_action.trigger()  # the dialog now starts in the folder last used
+    assert asked["open"][1] == str(tmp_path)
+    w.open_folder_action.trigger()
+    assert w.current_title() == "Upscale" and w.panels["Upscale"].folders == [str(tmp_path)]
+
+
 def test_current_tab_that_declines_keeps_the_file_out_of_recent(fake_tabs, make_window, tmp_path):
     w = make_window()
     w.switch_to("Paint")  # RefusingPanel

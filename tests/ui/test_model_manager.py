@@ -172,3 +172,12 @@ def test_cancel_a_download(dialog, qtbot, monkeypatch):
     assert handle.wait(10000)
     assert "Download cancelled" in dialog.status.text() and dialog.status.property("error") is False
     assert not dialog.cancel_button.isEnabled()
+
+
+def test_open_library_folder_opens_the_user_library(dialog, store, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url.toLocalFile()) or True))
+    dialog.folder_button.click()
+    assert opened == [str(store["home"] / "data" / "models")]

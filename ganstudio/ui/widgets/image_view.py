@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-ImageLike = Union[QImage, np.ndarray, None]
+ImageLike = Union[QImage, QPixmap, np.ndarray, None]
 
 MIN_ZOOM = 1 / 64
 MAX_ZOOM = 64.0
@@ -47,7 +47,7 @@ ZOOM_STEP = 1.25
 
 
 def to_qimage(image: ImageLike) -> Optional[QImage]:
-    """QImage or numpy array -> a QImage that owns its pixels (None stays None).
+    """QImage, QPixmap or numpy array -> a QImage that owns its pixels (None stays None).
 
     Arrays: (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA; uint8, uint16 (shown as its top 8
     bits), bool, or float in [0, 1]. The array is copied, so the caller may change it afterwards.
@@ -56,6 +56,8 @@ def to_qimage(image: ImageLike) -> Optional[QImage]:
         return None
     if isinstance(image, QImage):
         return image
+    if isinstance(image, QPixmap):
+        return image.toImage()
     arr = np.asarray(image)
     if arr.dtype == np.uint16:
         arr = (arr >> 8).astype(np.uint8)
@@ -256,13 +258,21 @@ def link_views(a: ImageView, b: ImageView) -> None:
     b.view_changed.connect(a.set_view)
 
 
+def _to_pixmap(image: ImageLike) -> Optional[QPixmap]:
+    if image is None or isinstance(image, QPixmap):
+        return image
+    qimg = to_qimage(image)
+    return QPixmap.fromImage(qimg) if qimg is not None and not qimg.isNull() else None
+
+
 class _CompareItem(QGraphicsItem):
     """Paints ``before`` left of the split column and ``after`` right of it, plus the split line."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.before: Optional[QImage] = None
-        self.after: Optional[QImage] = None
+        # pixmaps, converted once: drawing a big RGB888 QImage converts it again on every repaint
+        self.before: Optional[QPixmap] = None
+        self.after: Optional[QPixmap] = None
         self.split = 0.5
         self.smooth = True
 
@@ -285,10 +295,10 @@ class _CompareItem(QGraphicsItem):
             left = QRectF(0, 0, x, rect.height())
             sx = self.before.width() / rect.width()
             sy = self.before.height() / rect.height()
-            painter.drawImage(left, self.before, QRectF(0, 0, x * sx, rect.height() * sy))
+            painter.drawPixmap(left, self.before, QRectF(0, 0, x * sx, rect.height() * sy))
         if self.after is not None and x < rect.width():
             right = QRectF(x, 0, rect.width() - x, rect.height())
-            painter.drawImage(right, self.after, right)
+            painter.drawPixmap(right, self.after, right)
         # the split line: cosmetic (1 screen pixel whatever the zoom), light with a dark edge
         pen = QPen(QColor(255, 255, 255, 230), 0)
         pen.setCosmetic(True)
@@ -317,12 +327,13 @@ class CompareView(ImageView):
     def set_images(self, before: ImageLike, after: ImageLike, keep_view: bool = False) -> None:
         old = self._image_rect()
         self._item.prepareGeometryChange()
-        self._item.before = to_qimage(before)
-        self._item.after = to_qimage(after)
+        self._item.before = _to_pixmap(before)
+        self._item.after = _to_pixmap(after)
         self._item.update()
         self._after_content_changed(old, keep_view)
 
     def set_after(self, after: ImageLike, keep_view: bool = True) -> None:
+        """Replace the after image (a live preview or the result); the before image stays."""
         self.set_images(self._item.before, after, keep_view)
 
     def split(self) -> float:

@@ -317,3 +317,37 @@ def synth(inputs, output, model, seed: int = 0, size: str | tuple | None = None,
     if errors and not written:
         raise LabelMapError("no image was made:\n" + "\n".join(errors))
     return written
+
+
+# ------------------------------------------------------------------------------------- GUI helpers
+def open_for_canvas(path, palette: str | None = None, colors=None, names=None, n_labels: int | None = None,
+                    allow_dontcare: bool = True, max_side: int = 1024, unknown: str = "nearest",
+                    cancel: CancelToken | None = None) -> dict:
+    """Open a file for the paint canvas: a label-map PNG imports (ids, or colours through the palette);
+    anything else is a photo and becomes a label map by nearest palette colour (no segmentation model is
+    bundled), at most ``max_side`` pixels on its long side. Returns {label_map, kind, messages}.
+    Out-of-range ids raise LabelMapError (the GUI shows the message)."""
+    if palette:
+        from ganstudio.core.palettes import load_palette
+
+        pal = load_palette(palette)
+    else:
+        cols = np.asarray(colors, np.uint8).reshape(-1, 3)
+        pal = Palette(key="model", name="the model's", names=list(names or [f"label {i}" for i in range(len(cols))]),
+                      colors=cols, dontcare_value=DONTCARE if allow_dontcare else None)
+    if looks_like_label_map(path, pal):
+        imp = read_label_map(path, pal, n_labels=n_labels, unknown=unknown, allow_dontcare=allow_dontcare)
+        return {"label_map": imp.label_map, "kind": imp.kind, "messages": imp.messages}
+    if cancel is not None:
+        cancel.check()
+    from ganstudio.core.imageio import read_image
+
+    img = read_image(path)
+    rgb = img.pixels if img.pixels.shape[2] == 3 else np.repeat(img.pixels, 3, axis=2)
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    lm = photo_to_label_map(rgb, pal, size)
+    return {"label_map": lm, "kind": "photo",
+            "messages": [f"converted the photo to labels by nearest {pal.name} palette colour "
+                         "(no segmentation model is available)"]}

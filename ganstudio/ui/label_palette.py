@@ -1,0 +1,114 @@
+"""LabelPalette: the model's labels with their colours, searchable, recently used labels on top."""
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+MAX_RECENT = 8
+
+
+def swatch(rgb, size: int = 14) -> QIcon:
+    pm = QPixmap(size, size)
+    pm.fill(QColor(*[int(c) for c in rgb]))
+    return QIcon(pm)
+
+
+class LabelPalette(QWidget):
+    """``set_labels(names, colors)``; emits ``label_selected(id)`` when the user picks one."""
+
+    label_selected = Signal(int)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.names: list[str] = []
+        self.colors: list = []
+        self.hidden_ids: set[int] = set()
+        self.recent: list[int] = []
+        self._current = -1
+        self.title = QLabel("Labels")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search labels…")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._rebuild)
+        self.recent_list = QListWidget()
+        self.recent_list.setMaximumHeight(120)
+        self.recent_list.setToolTip("Recently used labels")
+        self.list = QListWidget()
+        for lw in (self.recent_list, self.list):
+            lw.itemClicked.connect(self._on_clicked)
+            lw.itemActivated.connect(self._on_clicked)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.title)
+        lay.addWidget(self.search)
+        self.recent_label = QLabel("Recent")
+        lay.addWidget(self.recent_label)
+        lay.addWidget(self.recent_list)
+        lay.addWidget(QLabel("All labels"))
+        lay.addWidget(self.list, 1)
+
+    def set_labels(self, names, colors, title: str = "", hidden_ids=()) -> None:
+        self.names = list(names)
+        self.colors = [tuple(int(v) for v in c) for c in colors]
+        self.hidden_ids = set(hidden_ids)
+        self.recent = [i for i in self.recent if i < len(self.names)]
+        if title:
+            self.title.setText(title)
+        self._rebuild()
+
+    def _item(self, i: int) -> QListWidgetItem:
+        color = self.colors[i] if i < len(self.colors) else (0, 0, 0)
+        item = QListWidgetItem(swatch(color), f"{i}: {self.names[i]}")
+        item.setData(ID_ROLE, i)
+        item.setToolTip(f"label {i}: {self.names[i]}  rgb{tuple(color)}")
+        return item
+
+    def _rebuild(self, *_args) -> None:
+        text = self.search.text().strip().lower()
+        self.list.clear()
+        for i, name in enumerate(self.names):
+            if i in self.hidden_ids:
+                continue
+            if text and text not in name.lower() and text != str(i):
+                continue
+            self.list.addItem(self._item(i))
+        self.recent_list.clear()
+        for i in self.recent:
+            self.recent_list.addItem(self._item(i))
+        self.recent_label.setVisible(bool(self.recent))
+        self.recent_list.setVisible(bool(self.recent))
+        self._highlight()
+
+    def visible_ids(self) -> list[int]:
+        return [self.list.item(r).data(ID_ROLE) for r in range(self.list.count())]
+
+    def _on_clicked(self, item: QListWidgetItem) -> None:
+        self.select(int(item.data(ID_ROLE)))
+
+    def select(self, label: int, emit: bool = True) -> None:
+        """Make ``label`` current and put it at the top of the recent list."""
+        label = int(label)
+        self._current = label
+        if 0 <= label < len(self.names):
+            self.recent = [label] + [i for i in self.recent if i != label]
+            self.recent = self.recent[:MAX_RECENT]
+            self._rebuild()
+        if emit:
+            self.label_selected.emit(label)
+
+    def current(self) -> int:
+        return self._current
+
+    def _highlight(self) -> None:
+        for lw in (self.list, self.recent_list):
+            lw.blockSignals(True)
+            lw.clearSelection()
+            for r in range(lw.count()):
+                if lw.item(r).data(ID_ROLE) == self._current:
+                    lw.setCurrentRow(r)
+                    break
+            lw.blockSignals(False)

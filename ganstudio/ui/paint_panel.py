@@ -1,0 +1,473 @@
+"""Paint tab: paint a semantic layout, SPADE turns it into an image as you go.
+
+Left: tools (brush, eraser, fill, line, rectangle, polygon, eyedropper, pan), brush size, the eraser's
+background label, overlay opacity, seed. Centre: the label-map canvas drawn over the latest result.
+Right: the model's labels (searchable, recent on top) and the result.
+
+Every completed stroke submits one render to a ``LatestOnlyRunner`` (debounced; while one render runs only
+the newest request waits, stale ones are dropped). "Render full size" renders the label map at its own
+size on demand. Engines run through EngineJob strings (``ganstudio.engines.paint``); no torch here.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ganstudio.core import palettes
+from ganstudio.ui.label_palette import LabelPalette
+from ganstudio.ui.paint_canvas import TOOLS, PaintCanvas
+from ganstudio.workers.engine_worker import EngineJob, JobHandle, LatestOnlyRunner, start_job
+
+try:
+    from ganstudio.ui.widgets.image_view import ImageView
+except ImportError:  # pragma: no cover
+    ImageView = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+ENGINE = "ganstudio.engines.paint"
+DEBOUNCE_MS = 60
+TOOL_TEXT = {"brush": "Brush (B)", "eraser": "Eraser (E)", "fill": "Fill (G)", "line": "Line (L)",
+             "rect": "Rectangle (R)", "polygon": "Polygon (P): click points, double-click / Enter to fill",
+             "eyedropper": "Eyedropper (I)", "pan": "Pan (H; or middle button / space + drag)"}
+TOOL_KEYS = {"brush": "B", "eraser": "E", "fill": "G", "line": "L", "rect": "R", "polygon": "P",
+             "eyedropper": "I", "pan": "H"}
+
+
+def _settings():
+    try:
+        from ganstudio.ui.settings import Settings
+
+        return Settings()
+    except Exception:  # pragma: no cover
+        return None
+
+
+class PaintPanel(QWidget):
+    job_state = Signal(str)
+    rendered = Signal(object)  # the (H, W, 3) uint8 result of a live or full render
+    model_ready = Signal(dict)
+    message = Signal(str)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.model: Optional[str] = None
+        self.overrides: dict = {}
+        self.info: Optional[dict] = None
+        self.last_result: Optional[np.ndarray] = None
+        self.last_message = ""
+        self.render_requests = 0
+        self._jobs: set[JobHandle] = set()
+        self._touched = False  # the user has drawn or imported: a model change keeps the map
+        self.runner = LatestOnlyRunner(DEBOUNCE_MS, self)
+        self.runner.result.connect(self._on_rendered)
+        self.runner.failed.connect(self._on_render_failed)
+        self.runner.started.connect(lambda _id: self.job_state.emit("Paint: rendering…"))
+
+        self.canvas = PaintCanvas(self)
+        self.canvas.label_map_changed.connect(self._on_map_changed)
+        self.canvas.label_picked.connect(self._on_picked)
+        self.canvas.hovered.connect(self._on_hover)
+        self.palette_view = LabelPalette(self)
+        self.palette_view.label_selected.connect(self._on_label_selected)
+        self.result_view = ImageView(self) if ImageView is not None else QLabel(self)
+
+        self._build_ui()
+        self._apply_palette(palettes.load_palette("ade20k"), n_labels=151, allow_dontcare=True)
+        self.canvas.new_map(256, 256, 0)
+        self.palette_view.select(3 if len(self.palette_view.names) > 3 else 0)
+        self._refresh_models()
+
+    # --------------------------------------------------------------------------------------- UI
+    def _build_ui(self) -> None:
+        self.model_box = QComboBox()
+        self.model_box.setMinimumContentsLength(24)
+        self.model_box.activated.connect(self._on_model_chosen)
+        open_model = QPushButton("Open checkpoint…")
+        open_model.clicked.connect(self._browse_model)
+        self.status = QLabel("Choose a SPADE model to render.")
+        self.status.setWordWrap(True)
+        self.hover_label = QLabel("")
+
+        tools = QToolBar("Tools")
+        tools.setOrientation(Qt.Orientation.Vertical)
+        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        self.tool_actions: dict[str, QAction] = {}
+        for tool in TOOLS:
+            act = QAction(tool.capitalize() if tool != "rect" else "Rectangle", self)
+            act.setToolTip(TOOL_TEXT[tool])
+            act.setCheckable(True)
+            act.setShortcut(QKeySequence(TOOL_KEYS[tool]))
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.triggered.connect(lambda _=False, t=tool: self.set_tool(t))
+            group.addAction(act)
+            tools.addAction(act)
+            self.tool_actions[tool] = act
+        self.tool_actions["brush"].setChecked(True)
+
+        self.brush_size = QSpinBox()
+        self.brush_size.setRange(1, 256)
+        self.brush_size.setValue(self.canvas.brush_size)
+        self.brush_size.setToolTip("Brush diameter in label-map pixels ([ and ] change it)")
+        self.brush_size.valueChanged.connect(self.canvas.set_brush_size)
+        self.canvas.zoom_changed.connect(lambda _z: None)
+        self.background = QComboBox()
+        self.background.setToolTip("The label the eraser paints and Clear fills with")
+        self.background.currentIndexChanged.connect(
+            lambda i: self.canvas.set_background_label(self.background.itemData(i) or 0))
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(int(self.canvas.overlay_opacity * 100))
+        self.opacity.setToolTip("Opacity of the label map over the result")
+        self.opacity.valueChanged.connect(lambda v: self.canvas.set_overlay_opacity(v / 100.0))
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2 ** 31 - 1)
+        self.seed.setToolTip("Style seed (models with a latent / VAE only; the public SPADE models are "
+                             "deterministic)")
+        self.seed.valueChanged.connect(lambda _v: self.request_render())
+
+        undo = QPushButton("Undo")
+        undo.clicked.connect(self.canvas.undo_stack.undo)
+        redo = QPushButton("Redo")
+        redo.clicked.connect(self.canvas.undo_stack.redo)
+        self.canvas.undo_stack.canUndoChanged.connect(undo.setEnabled)
+        self.canvas.undo_stack.canRedoChanged.connect(redo.setEnabled)
+        undo.setEnabled(False)
+        redo.setEnabled(False)
+        for text, seq, slot in (("Undo", QKeySequence.StandardKey.Undo, self.canvas.undo_stack.undo),
+                                ("Redo", QKeySequence.StandardKey.Redo, self.canvas.undo_stack.redo)):
+            act = QAction(text, self)
+            act.setShortcut(seq)
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.triggered.connect(slot)
+            self.addAction(act)
+        clear = QPushButton("Clear")
+        clear.clicked.connect(self.canvas.clear)
+        fit = QPushButton("Fit")
+        fit.clicked.connect(self.canvas.fit)
+        self.full_button = QPushButton("Render full size")
+        self.full_button.setToolTip("Render the label map at its own size (rounded to the model's multiple)")
+        self.full_button.clicked.connect(self.render_full)
+        export_map = QPushButton("Export label map…")
+        export_map.clicked.connect(self.export)
+        export_result = QPushButton("Export result…")
+        export_result.clicked.connect(self._export_result_dialog)
+
+        form = QFormLayout()
+        form.addRow("Brush size", self.brush_size)
+        form.addRow("Background", self.background)
+        form.addRow("Overlay", self.opacity)
+        form.addRow("Seed", self.seed)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(tools)
+        lv.addLayout(form)
+        row = QHBoxLayout()
+        row.addWidget(undo)
+        row.addWidget(redo)
+        lv.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(clear)
+        row.addWidget(fit)
+        lv.addLayout(row)
+        lv.addWidget(self.full_button)
+        lv.addWidget(export_map)
+        lv.addWidget(export_result)
+        lv.addStretch(1)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.palette_view)
+        right.addWidget(self.result_view)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.canvas)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.model_box, 1)
+        top.addWidget(open_model)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status, 1)
+        bottom.addWidget(self.hover_label)
+        lay.addLayout(bottom)
+
+    def _refresh_models(self) -> None:
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        self.model_box.addItem("(no model)", None)
+        try:
+            from ganstudio.core.manifest import entry_path, load_manifest
+
+            for e in load_manifest():
+                if e.task != "paint" and e.arch != "spade":
+                    continue
+                present = entry_path(e) is not None
+                self.model_box.addItem(e.id + ("" if present else "  (not downloaded)"), e.id if present else None)
+                if not present:
+                    idx = self.model_box.count() - 1
+                    self.model_box.setItemData(idx, e.description, Qt.ItemDataRole.ToolTipRole)
+        except Exception as exc:  # a broken manifest must not break the tab
+            log.warning("paint: cannot list models: %s", exc)
+        self.model_box.blockSignals(False)
+
+    def _apply_palette(self, pal: "palettes.Palette", n_labels: int, allow_dontcare: bool) -> None:
+        self._palette = pal
+        self._n_labels = n_labels
+        self._allow_dontcare = allow_dontcare
+        self.canvas.set_palette(pal.colors)
+        names = list(pal.names)[:n_labels]
+        self.palette_view.set_labels(names, pal.colors[:n_labels], title=pal.name, hidden_ids=pal.unused)
+        self.background.blockSignals(True)
+        self.background.clear()
+        for i, n in enumerate(names):
+            self.background.addItem(f"{i}: {n}", i)
+        self.background.blockSignals(False)
+        self.background.setCurrentIndex(0)
+        self.canvas.set_background_label(0)
+
+    # ------------------------------------------------------------------------------------ models
+    def _on_model_chosen(self, index: int) -> None:
+        model = self.model_box.itemData(index)
+        if model:
+            self.set_model(model)
+
+    def _browse_model(self) -> None:
+        s = _settings()
+        path, _ = QFileDialog.getOpenFileName(self, "Open a SPADE generator checkpoint",
+                                              s.last_dir("open") if s else "",
+                                              "Checkpoints (*.pth *.pt *.safetensors *.ckpt);;All files (*)")
+        if path:
+            self.set_model(path)
+
+    def set_model(self, model: str, overrides: Optional[dict] = None) -> JobHandle:
+        """Use ``model`` (a checkpoint path or manifest id); describes it in the worker, then renders."""
+        self.model = str(model)
+        self.overrides = dict(overrides or {})
+        self.status.setText(f"Loading {Path(self.model).name}…")
+        if self.model_box.findData(self.model) < 0:
+            self.model_box.addItem(Path(self.model).name, self.model)
+        self.model_box.setCurrentIndex(self.model_box.findData(self.model))
+        return self._start(EngineJob(f"{ENGINE}:describe_model", {"model": self.model, "overrides": self.overrides},
+                                     name="paint: describe model"), self._on_described)
+
+    @Slot(object)
+    def _on_described(self, d: dict) -> None:
+        self.info = d
+        n = int(d["label_nc"]) + int(bool(d["contain_dontcare_label"]))
+        names, colors = list(d["label_names"]), np.asarray(d["label_colors"], np.uint8)
+        if len(names) < n:  # the dontcare slot / short lists get a name of their own
+            names += [f"label {i}" for i in range(len(names), n)]
+            colors = np.concatenate([colors, np.zeros((n - len(colors), 3), np.uint8)]) if len(colors) < n else colors
+        pal = palettes.Palette(key=d.get("palette_key", "model"), name=d.get("palette_name", "labels"), names=names,
+                               colors=colors, dontcare_value=d.get("dontcare_value"),
+                               unused=palettes.load_palette(d["palette_key"]).unused
+                               if d.get("palette_key") in palettes.BUILTIN else frozenset())
+        self._apply_palette(pal, n_labels=n, allow_dontcare=bool(d["contain_dontcare_label"]))
+        self.seed.setEnabled(bool(d.get("use_vae")))
+        h, w = d["native_size"]
+        if not self._touched or self.canvas.label_map.max(initial=0) >= n:
+            self.canvas.new_map(int(h), int(w), 0)
+            self._touched = False
+        cur = self.palette_view.current()
+        self.palette_view.select(cur if 0 <= cur < n else min(1, n - 1))
+        self.status.setText(f"{Path(d.get('path') or self.model).name}: {d['label_nc']} labels"
+                            f"{' + dontcare' if d['contain_dontcare_label'] else ''}"
+                            f"{', instance edges' if d['use_instance'] else ''}, {d['num_upsampling_layers']}"
+                            f" upsampling, preview {w}×{h}")
+        self.model_ready.emit(d)
+        self.request_render()
+
+    # ------------------------------------------------------------------------------------ render
+    def request_render(self) -> Optional[int]:
+        """Queue a live render of the current label map (debounced; the newest request wins)."""
+        if not self.model or self.info is None:
+            return None
+        s = _settings()
+        self.render_requests += 1
+        job = EngineJob(f"{ENGINE}:render", {
+            "label_map": self.canvas.label_map.copy(), "instance_map": None, "model": self.model,
+            "seed": int(self.seed.value()), "size": None, "device": s.device if s else "cpu",
+            "precision": s.precision if s else "fp32", "overrides": self.overrides}, name="paint: preview")
+        return self.runner.submit(job)
+
+    def render_full(self) -> Optional[JobHandle]:
+        if not self.model or self.info is None:
+            self._say("Choose a model first.")
+            return None
+        s = _settings()
+        self.job_state.emit("Paint: full-size render…")
+        return self._start(EngineJob(f"{ENGINE}:render", {
+            "label_map": self.canvas.label_map.copy(), "model": self.model, "seed": int(self.seed.value()),
+            "size": "full", "device": s.device if s else "cpu", "precision": s.precision if s else "fp32",
+            "overrides": self.overrides}, name="paint: full render"), self._on_full_result)
+
+    @Slot(int, object)
+    def _on_rendered(self, _req_id: int, image) -> None:
+        self._show_result(image)
+        if not self.runner.is_busy():
+            self.job_state.emit("")
+
+    @Slot(object)
+    def _on_full_result(self, image) -> None:
+        self._show_result(image)
+        self._say(f"Full-size render: {image.shape[1]}×{image.shape[0]}")
+        self.job_state.emit("")
+
+    def _show_result(self, image: np.ndarray) -> None:
+        self.last_result = image
+        self.canvas.set_result(image)
+        if hasattr(self.result_view, "set_image"):
+            self.result_view.set_image(image, keep_view=self.result_view.has_image())
+        self.rendered.emit(image)
+
+    @Slot(int, str)
+    def _on_render_failed(self, _req_id: int, msg: str) -> None:
+        self._say(f"Render failed: {msg}")
+        self.job_state.emit("")
+
+    # ------------------------------------------------------------------------------ canvas events
+    def set_tool(self, tool: str) -> None:
+        self.canvas.set_tool(tool)
+        self.tool_actions[tool].setChecked(True)
+
+    @Slot()
+    def _on_map_changed(self) -> None:
+        self._touched = True
+        self.request_render()
+
+    @Slot(int)
+    def _on_label_selected(self, label: int) -> None:
+        self.canvas.set_current_label(label)
+
+    @Slot(int)
+    def _on_picked(self, label: int) -> None:
+        self.palette_view.select(label, emit=False)
+        self._say(f"Picked {label}: {self._palette.name_of(label)}")
+
+    @Slot(int, int, int)
+    def _on_hover(self, x: int, y: int, label: int) -> None:
+        self.hover_label.setText("" if label < 0 else f"({x}, {y})  {label}: {self._palette.name_of(label)}")
+
+    # ------------------------------------------------------------------------------ files
+    def open_image(self, path: str) -> bool:
+        """A label-map PNG imports; a photo is converted to labels by nearest palette colour."""
+        p = Path(path)
+        if not p.is_file():
+            return False
+        kwargs = {"path": str(p), "n_labels": self._n_labels, "allow_dontcare": self._allow_dontcare}
+        if self._palette.key in palettes.BUILTIN and len(self._palette) >= self._n_labels:
+            kwargs["palette"] = self._palette.key
+        else:
+            kwargs.update(colors=self._palette.colors.tolist(), names=list(self._palette.names))
+        self.status.setText(f"Opening {p.name}…")
+        self._start(EngineJob(f"{ENGINE}:open_for_canvas", kwargs, name="paint: open"),
+                    lambda res, name=p.name: self._on_opened(name, res))
+        return True
+
+    def _on_opened(self, name: str, res: dict) -> None:
+        self.canvas.set_label_map(np.asarray(res["label_map"]))
+        self.canvas.fit()
+        self._touched = True
+        msgs = "; ".join(res.get("messages") or [])
+        h, w = res["label_map"].shape
+        self._say(f"Opened {name} ({res['kind']}, {w}×{h}){': ' + msgs if msgs else ''}")
+        self.request_render()
+
+    def export_label_map(self, path: str) -> None:
+        palettes.write_label_map(path, self.canvas.label_map, self._palette)
+
+    def export_result(self, path: str) -> bool:
+        if self.last_result is None:
+            return False
+        from ganstudio.core.imageio import write_image
+
+        write_image(path, self.last_result)
+        return True
+
+    def export(self) -> None:
+        """File > Export: the label map as an indexed PNG with its palette (and the result beside it)."""
+        s = _settings()
+        start = s.last_dir("export") if s else ""
+        path, _ = QFileDialog.getSaveFileName(self, "Export label map", str(Path(start) / "labels.png"),
+                                              "Indexed PNG (*.png)")
+        if not path:
+            return
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        self.export_label_map(path)
+        extra = ""
+        if self.last_result is not None:
+            rp = str(Path(path).with_name(Path(path).stem + "_result.png"))
+            self.export_result(rp)
+            extra = f" and {Path(rp).name}"
+        if s:
+            s.set_last_dir("export", str(Path(path).parent))
+        self._say(f"Exported {Path(path).name}{extra}")
+
+    def _export_result_dialog(self) -> None:
+        if self.last_result is None:
+            self._say("Nothing rendered yet.")
+            return
+        s = _settings()
+        start = s.last_dir("export") if s else ""
+        path, _ = QFileDialog.getSaveFileName(self, "Export result", str(Path(start) / "result.png"),
+                                              "Images (*.png *.jpg *.webp *.tif)")
+        if path:
+            self.export_result(path)
+            if s:
+                s.set_last_dir("export", str(Path(path).parent))
+            self._say(f"Exported {Path(path).name}")
+
+    # ------------------------------------------------------------------------------ plumbing
+    def _say(self, text: str) -> None:
+        self.last_message = text
+        self.status.setText(text)
+        self.message.emit(text)
+
+    def _start(self, job: EngineJob, on_done) -> JobHandle:
+        handle = start_job(job)
+        self._jobs.add(handle)
+        handle.worker.finished.connect(on_done)
+        handle.worker.failed.connect(lambda msg, _tb: self._on_job_failed(job, msg))
+        handle.thread.finished.connect(lambda h=handle: self._jobs.discard(h))
+        return handle
+
+    def _on_job_failed(self, job: EngineJob, msg: str) -> None:
+        what = {"paint: open": "Cannot open", "paint: describe model": "Cannot use this model",
+                "paint: full render": "Full-size render failed"}.get(job.name, "Failed")
+        self._say(f"{what}: {msg}")
+        self.job_state.emit("")
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
+        for h in list(self._jobs):
+            h.cancel()
+        for h in list(self._jobs):
+            h.wait(30000)

@@ -1,6 +1,9 @@
 """Take a screenshot of the main window offscreen (for the README).
 
-    QT_QPA_PLATFORM=offscreen python bench/screenshot.py --tab Upscale --out docs/screenshots/main_window.png
+    QT_QPA_PLATFORM=offscreen python bench/screenshot.py --tab Upscale --sample --out docs/screenshots/main_window.png
+
+(the README's screenshot is exactly that command: the Upscale tab with scikit-image's astronaut photo,
+a public-domain NASA portrait, opened in the before/after view).
 
 Opens the window at 1280x800 with a throw-away GANSTUDIO_HOME (so the user's settings are neither
 used nor changed), waits for the device probe to fill the status bar, optionally opens an image in the
@@ -20,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tab", default="Latent", help="tab to show (Latent, Paint, Stylize, Upscale, Train)")
     parser.add_argument("--out", default="docs/screenshots/main_window.png")
     parser.add_argument("--image", help="an image to open in the tab first")
+    parser.add_argument("--sample", action="store_true",
+                        help="open scikit-image's astronaut photo (a test dependency) in the tab first")
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
     parser.add_argument("--size", default="1280x800")
     parser.add_argument("--wait-ms", type=int, default=60000, help="longest wait for the device probe")
@@ -42,8 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(w, h)
     window.show()
     window.switch_to(args.tab)
-    if args.image:
-        window.open_paths([args.image])
+    image = args.image
+    if args.sample and not image:
+        from PIL import Image
+        from skimage import data
+
+        image = str(Path(os.environ["GANSTUDIO_HOME"]) / "astronaut.png")
+        Image.fromarray(data.astronaut()).save(image)
+    if image:
+        window.open_paths([image])
 
     loop = QEventLoop()
     window.sysinfo_changed.connect(lambda _info: QTimer.singleShot(300, loop.quit))  # let panels settle

@@ -64,7 +64,7 @@ def _norm_module(module: str) -> str:
     return {"__builtin__": "builtins", "posix": "os", "nt": "os"}.get(module, module)
 
 
-def scan_pickle_globals(data: bytes, max_pickles: int = 6) -> list[str]:
+def scan_pickle_globals(data: bytes, max_pickles: int = 6, max_ops: int = 5_000_000) -> list[str]:
     """Every ``module.name`` the pickle(s) in ``data`` would import, in order, without running anything.
 
     Legacy torch files hold several pickles back to back followed by raw tensor bytes; up to
@@ -81,6 +81,9 @@ def scan_pickle_globals(data: bytes, max_pickles: int = 6) -> list[str]:
         last = None
         try:
             for opcode, arg, _pos in pickletools.genops(stream):
+                max_ops -= 1
+                if max_ops < 0:  # enough to name what the file is; do not crawl a huge stream
+                    break
                 name = opcode.name
                 if name in _STRING_OPS:
                     last = arg if isinstance(arg, str) else arg.decode("latin-1") if isinstance(arg, bytes) else None

@@ -37,6 +37,9 @@ CONFIGS = {
 }
 
 
+FUSED = False
+
+
 def make_model(folder: Path, name: str) -> str:
     torch.manual_seed(0)
     g = stylegan2.Generator(**CONFIGS[name])
@@ -52,6 +55,7 @@ def pct(x):
 
 def bench_engine(path: str, iters: int, device: str) -> list[float]:
     lm = L.open_model(path, device=device)
+    lm.net.set_fused_modconv(FUSED)
     base = L.render_state({"seeds": [1]}, model=lm)
     vec = np.random.default_rng(0).standard_normal(lm.w_dim).astype(np.float32)
     vec /= np.linalg.norm(vec)
@@ -69,6 +73,7 @@ def bench_engine(path: str, iters: int, device: str) -> list[float]:
 def bench_autocast(path: str, device: str, iters: int = 20) -> None:
     """fp32 vs autocast fp16 / bf16 on CUDA: max |difference| of the raw output and the forward time."""
     lm = L.open_model(path, device=device)
+    lm.net.set_fused_modconv(FUSED)
     wp = torch.as_tensor(L.render_state({"seeds": [1, 2, 3, 4]}, model=lm)["wplus"]).to(device)
     noise = lm.net.stored_noise()
     ref = None
@@ -96,6 +101,7 @@ def bench_e2e(path: str, iters: int, device: str) -> list[float]:
 
     app = QApplication.instance() or QApplication([])
     lm = L.open_model(path, device=device)
+    lm.net.set_fused_modconv(FUSED)
     base = L.render_state({"seeds": [1]}, model=lm)
     vec = np.ones(lm.w_dim, np.float32) / np.sqrt(lm.w_dim)
     runner = LatestOnlyRunner(debounce_ms=0)
@@ -132,10 +138,14 @@ def main() -> int:
     ap.add_argument("--iters256", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--fused", action="store_true", help="rosinality's grouped-conv modulated conv")
     args = ap.parse_args()
+    global FUSED
+    FUSED = args.fused
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, device {args.device}, CPU threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, device {args.device}, CPU threads {torch.get_num_threads()}, "
+          f"modulated conv: {'grouped (fused)' if FUSED else 'input/output scaling'}")
     if args.device.startswith("cuda"):
         print("GPU:", torch.cuda.get_device_name(0))
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,8 +36,9 @@ def test_detects_custom_channel_table(loaded, fixture_data):
     assert g.n_latent == 8 and g.num_layers == 7
 
 
-def test_main_case(loaded, fixture_data):
-    g = loaded[0]
+@pytest.mark.parametrize("fused", [False, True])
+def test_main_case(loaded, fixture_data, fused):
+    g = loaded[0].set_fused_modconv(fused)
     with torch.inference_mode():
         out, lat = g([fixture_data["input"]], randomize_noise=False, return_latents=True)
         w = g.get_latent(fixture_data["input"])
@@ -47,18 +48,20 @@ def test_main_case(loaded, fixture_data):
     assert (w - fixture_data["mapping_output"]).abs().max() < TOL
 
 
-def test_float64(loaded, fixture_data):
+@pytest.mark.parametrize("fused", [False, True])
+def test_float64(loaded, fixture_data, fused):
     g = loaded[0]
-    g64 = stylegan2.build(**loaded[1].hparams).double()
+    g64 = stylegan2.build(**loaded[1].hparams).double().set_fused_modconv(fused)
     g64.load_state_dict(g.state_dict())
     with torch.inference_mode():
         out, _ = g64([fixture_data["input"].double()], randomize_noise=False)
     assert (out - fixture_data["output_float64"]).abs().max() < 1e-9
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("case", range(5))
-def test_extra_cases(loaded, fixture_data, case):
-    g = loaded[0]
+def test_extra_cases(loaded, fixture_data, case, fused):
+    g = loaded[0].set_fused_modconv(fused)
     c = fixture_data["extra_cases"][case]
     kw: dict = {}
     if "noise" in c:

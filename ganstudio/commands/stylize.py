@@ -26,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("--format", default="png", choices=["png", "jpg", "webp", "tif", "same"],
                    help="output format; 'same' keeps the input's (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo files whose output already exists")
-    p.add_argument("--batch-size", type=int, default=4, help="same-size images per forward pass")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="same-size images per forward pass (default: 8 on CUDA, 1 on CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", default=None, choices=["fp32", "fp16", "bf16"],
                    help="default: fp16 autocast on CUDA, fp32 elsewhere")
@@ -58,7 +59,7 @@ def _run(args) -> int:
                 device=args.device, precision=args.precision))
             image = res["image"]
             if args.then_upscale:
-                image = st._upscaler(args.then_upscale, args.device)(image)
+                image = st._upscaler(args.then_upscale, args.device, args.precision, token)(image)
             st.save_result(token, image, out)
             print(f"wrote {out}")
             return 0

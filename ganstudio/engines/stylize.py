@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,11 +133,25 @@ def load_generator(model, direction: str = "AtoB", device: str | torch.device = 
     net, desc = get_model(str(path), device=device, family="cyclegan")
     if desc.hparams.get("arch") == "patchgan":
         raise ValueError(f"{path.name} is a PatchGAN discriminator, not a generator")
+    if _default_channels_last(torch.device(device) if not isinstance(device, torch.device) else device, net):
+        net.to(memory_format=torch.channels_last)  # in place and idempotent; results unchanged
     return net, desc, name
 
 
 def _select_device(device):
     return select_device(device) if not isinstance(device, torch.device) else device
+
+
+def _default_channels_last(device: torch.device, net: torch.nn.Module | None = None) -> bool:
+    """channels_last only where it measured faster (bench/stylize.py --precision-table, H100 and a 16-core
+    CPU): the U-Net on CUDA (about 1.1-1.5x). The ResNet generator's reflection pads made it slower on CUDA
+    (19.6 -> 25.2 ms for 4x512px fp32) and it was no faster on the CPU."""
+    return device.type == "cuda" and net is not None and hasattr(net, "num_downs")
+
+
+def _default_batch_size(device: torch.device) -> int:
+    """Images per forward: batching fills a GPU; on the CPU it measured slower per image (cache)."""
+    return 8 if device.type == "cuda" else 1
 
 
 def _default_precision(device: torch.device, precision: str | None) -> str:
@@ -168,10 +183,11 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
-def _net_forward(net, x: torch.Tensor, device: torch.device, precision: str, channels_last: bool) -> torch.Tensor:
-    """x: (B, 3, H, W) in [-1, 1] (cpu float32) -> (B, 3, H, W) in [-1, 1] float32 on cpu, cropped back."""
+def _net_forward(net, x: torch.Tensor, device: torch.device, precision: str, channels_last: bool,
+                 to_cpu: bool = True) -> torch.Tensor:
+    """x: (B, 3, H, W) in [-1, 1] float32 -> (B, 3, H, W) in [-1, 1] float32, cropped back to H, W."""
     h, w = x.shape[-2:]
-    x = _pad_to_multiple(x, size_multiple(net)).to(device, non_blocking=True)
+    x = _pad_to_multiple(x.to(device, non_blocking=True), size_multiple(net))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), _autocast(device, precision):
@@ -179,7 +195,25 @@ def _net_forward(net, x: torch.Tensor, device: torch.device, precision: str, cha
     y = y[..., :h, :w].float()
     if y.shape[1] == 1:
         y = y.expand(-1, 3, -1, -1)
-    return y.cpu()
+    return y.cpu() if to_cpu else y
+
+
+def _batch_forward(net, arrays: list[np.ndarray], device: torch.device, precision: str, channels_last: bool,
+                   truncate: bool) -> np.ndarray:
+    """Same-size (H, W, 3) uint8 (or float [0, 1]) arrays -> (B, H, W, 3) uint8, in one forward pass.
+    The [0, 1] -> [-1, 1] scaling and the 8-bit quantisation run on the device, so only uint8 crosses the bus."""
+    batch = torch.from_numpy(np.stack(arrays)).to(device, non_blocking=True)
+    with torch.inference_mode():
+        x = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
+        x = x.permute(0, 3, 1, 2) * 2.0 - 1.0
+        y = _net_forward(net, x, device, precision, channels_last, to_cpu=False)
+        v = ((y + 1.0) / 2.0 * 255.0).clamp(0, 255)
+        v = v.floor() if truncate else v.round()
+        return v.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def _as_float01(arr: np.ndarray) -> np.ndarray:
+    return arr.astype(np.float32) / np.float32(255.0) if arr.dtype == np.uint8 else arr
 
 
 def _tiled_forward(net, x: torch.Tensor, device: torch.device, precision: str, channels_last: bool,
@@ -245,7 +279,7 @@ def stylize_array_iter(net, rgb: np.ndarray, *, official: bool = False, device="
     """Generator form of ``stylize_array``: yields (done, total) per tile, returns the uint8 result."""
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     prec = _default_precision(dev, precision)
-    cl = (dev.type == "cuda") if channels_last is None else channels_last
+    cl = _default_channels_last(dev, net) if channels_last is None else channels_last
     if official:
         rgb = official_resize(rgb)
     x = _to_input(rgb)
@@ -410,31 +444,34 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name)
 
 
-def _upscaler(name: str | None, device):
-    """Return fn(uint8 RGB(A) array) -> uint8 array from the Upscale engine, or None if unavailable."""
+def _upscaler(name: str | None, device, precision: str | None = None, cancel: CancelToken | None = None):
+    """fn(uint8 RGB(A) array) -> upscaled uint8 array through the Upscale engine's public functions
+    (``load_upscaler`` once, then ``upscale_array``), or None when no chaining was asked for."""
     if not name:
         return None
     try:
         from ganstudio.engines import upscale as up
     except ImportError as exc:
-        raise ValueError(f"--then-upscale needs the Upscale engine, which is not available ({exc})") from exc
-    fn = getattr(up, "upscale_array", None)
-    if fn is None:
+        raise ValueError(f"upscaling after stylizing needs the Upscale engine, which is not available ({exc})") \
+            from exc
+    if not hasattr(up, "upscale_array"):
         raise ValueError("the Upscale engine has no upscale_array(); chaining is unavailable")
+    kwargs = {}
+    if hasattr(up, "load_upscaler"):
+        kwargs["upscaler"] = up.load_upscaler(name, device=str(device), precision=precision or "fp32")
+    lock = threading.Lock()  # one SR forward at a time: the encode threads share the network and its memory
 
     def run(arr: np.ndarray) -> np.ndarray:
-        res = fn(arr, model=name, device=str(device))
-        if isinstance(res, dict):
-            res = res.get("image")
-        return res
+        with lock:
+            return up.upscale_array(arr, model=name, device=str(device), cancel=cancel, **kwargs)
 
     return run
 
 
 def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction: str = "AtoB",
                    recursive: bool = True, pattern: str = DEFAULT_PATTERN, fmt: str = "png",
-                   official: bool = False, then_upscale: str | None = None, batch_size: int = 4,
-                   workers: int = 2, device: str = "auto", precision: str | None = None,
+                   official: bool = False, then_upscale: str | None = None, batch_size: int | None = None,
+                   workers: int | None = None, device: str = "auto", precision: str | None = None,
                    tile_pixels: int = 1024 * 1024, thumb_size: int = 128, overwrite: bool = False):
     """Stylize every image under ``input_dir`` into ``output_dir`` with the same folder tree.
 
@@ -456,7 +493,7 @@ def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction:
     dev = _select_device(device)
     prec = _default_precision(dev, precision)
     net, desc, name = load_generator(model, direction, dev)
-    upscale = _upscaler(then_upscale, dev)
+    upscale = _upscaler(then_upscale, dev, precision, cancel)
     report = BatchReport(str(input_dir), str(output_dir))
 
     files = _list_files(input_dir, recursive)
@@ -477,19 +514,27 @@ def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction:
         report.seconds = time.monotonic() - t0
         return report
 
+    if batch_size is None:
+        batch_size = _default_batch_size(dev)
+    if workers is None:  # decode/encode threads; on the CPU they share the cores with the forward pass
+        workers = min(8, os.cpu_count() or 2) if dev.type == "cuda" else 2
     batch_size = 1 if (official and _is_unet_batchnorm(net)) else max(1, batch_size)
-    cl = dev.type == "cuda"
+    cl = _default_channels_last(dev, net)
     clock = EtaClock()
     pool = cf.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="stylize-io")
     writes: list[tuple[cf.Future, Path, Path]] = []
     done = 0
 
     def decode(src: Path):
+        """-> (ImageData, (H, W, 3) array): uint8 for 8-bit files (converted on the device), else float [0, 1]."""
         img = read_image(src)
-        rgb = to_float_rgb(img)
         if official:
-            rgb = official_resize(rgb)
-        return img, rgb
+            return img, official_resize(to_float_rgb(img))
+        px = img.pixels
+        if px.dtype == np.uint8:
+            px = px.reshape(px.shape[0], px.shape[1], -1)
+            return img, np.repeat(px, 3, axis=2) if px.shape[2] == 1 else px
+        return img, to_float_rgb(img)
 
     def encode(src: Path, dst: Path, img: ImageData, out: np.ndarray):
         out = _attach_alpha(out, _alpha_u8(img, (out.shape[1], out.shape[0])))
@@ -509,11 +554,9 @@ def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction:
     def run_group(items):
         """items: list of (src, dst, img, rgb) of the same size -> per item uint8 output."""
         if not official and len(items) == 1 and items[0][3].shape[0] * items[0][3].shape[1] > tile_pixels:
-            return [stylize_array(net, items[0][3], device=dev, precision=prec, tile_pixels=tile_pixels,
-                                  cancel=cancel, channels_last=cl)]
-        x = torch.cat([_to_input(it[3]) for it in items])
-        y = _net_forward(net, x, dev, prec, cl)
-        return list(to_uint8(y, truncate=official))
+            return [stylize_array(net, _as_float01(items[0][3]), device=dev, precision=prec,
+                                  tile_pixels=tile_pixels, cancel=cancel, channels_last=cl)]
+        return list(_batch_forward(net, [it[3] for it in items], dev, prec, cl, truncate=official))
 
     def finished_writes(block: bool):
         out = []
@@ -572,7 +615,7 @@ def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction:
                     done += 1
                     yield progress_for(src, dst, None)
                     continue
-                key = rgb.shape
+                key = (rgb.shape, rgb.dtype.str)
                 buckets.setdefault(key, []).append((src, dst, img, rgb))
                 n_buffered += 1
                 if len(buckets[key]) >= batch_size:

@@ -183,7 +183,7 @@ class ModulatedConv2d(nn.Module):
         else:
             coef = None
         if self.upsample:
-            out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=0)
+            out = F.conv_transpose2d(x, weight.transpose(0, 1).contiguous(), stride=2, padding=0)
         else:
             out = F.conv2d(x, weight, padding=self.padding)
         out = out * (coef[:, :, None, None] if coef is not None else self.scale)

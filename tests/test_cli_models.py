@@ -88,6 +88,10 @@ def test_models_import_recognises_the_architecture(home, tmp_path, capsys):
     assert main(["models"]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("user.my-sr")][0]
     assert row.split()[-1] == "yes"
+    copy = manifest.entry_path(entry)
+    assert main(["models", "remove", "user.my-sr"]) == 0
+    assert not copy.exists() and src.exists()
+    assert main(["models", "remove", "user.my-sr"]) == 1
 
 
 def test_models_import_refuses_a_malicious_file(home, tmp_path, capsys):

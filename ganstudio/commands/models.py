@@ -26,6 +26,10 @@ def register(sub) -> None:
     pd.add_argument("--sha256", help="expected checksum (for a URL)")
     pd.set_defaults(func=_download)
 
+    pr = msub.add_parser("remove", help="forget a model you imported (and delete the library's copy of it)")
+    pr.add_argument("model_id", help="a user.* id from `ganstudio models`")
+    pr.set_defaults(func=_remove)
+
 
 def _short(text: str, width: int = 40) -> str:
     text = " ".join(str(text).split())
@@ -115,3 +119,14 @@ def _download(args) -> int:
     where = entry_path(entry)
     print(f"{entry.id}: {'present at ' + str(where) if where else 'missing'}")
     return 0 if where else 1
+
+
+def _remove(args) -> int:
+    from ganstudio.core.library import remove_from_library
+
+    if remove_from_library(args.model_id):
+        print(f"removed {args.model_id} from your library")
+        return 0
+    print(f"ganstudio models remove: {args.model_id} is not in your library (only imported models can be removed)",
+          file=sys.stderr)
+    return 1

@@ -115,8 +115,16 @@ def _get_module(model, device: str):
     return get_model(model if not isinstance(model, Path) else str(model), device=device, family="spade")
 
 
+def _device(device) -> str:
+    """"auto" / "cuda" / "cpu" ... -> a concrete torch device string (the GUI passes the user's choice)."""
+    from ganstudio.engines.device import select_device
+
+    return str(select_device(device or "cpu"))
+
+
 def load_paint_model(model, device: str = "cpu", overrides: dict | None = None):
     """-> (SPADEGenerator in eval mode, PaintModelInfo)."""
+    device = _device(device)
     if isinstance(model, spade.SPADEGenerator):  # an in-memory module (tests, benchmarks)
         net, hp, path = model, {}, ""
         base = dict(semantic_nc=net.semantic_nc, ngf=net.ngf, label_nc=net.label_nc,
@@ -224,6 +232,7 @@ def render(label_map: np.ndarray, instance_map: np.ndarray | None = None, model=
     Returns (H, W, 3) uint8 RGB at the render size."""
     if model is None:
         raise ValueError("no model: choose a SPADE checkpoint")
+    device = _device(device)
     net, info = load_paint_model(model, device=device, overrides=overrides)
     lm = np.asarray(label_map)
     if size is None or size == "native":

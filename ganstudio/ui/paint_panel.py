@@ -78,6 +78,7 @@ class PaintPanel(QWidget):
         self.render_requests = 0
         self._jobs: set[JobHandle] = set()
         self._touched = False  # the user has drawn or imported: a model change keeps the map
+        self._quiet = False  # programmatic map changes (new map for a model) are not user edits
         self.runner = LatestOnlyRunner(DEBOUNCE_MS, self)
         self.runner.result.connect(self._on_rendered)
         self.runner.failed.connect(self._on_render_failed)
@@ -93,7 +94,7 @@ class PaintPanel(QWidget):
 
         self._build_ui()
         self._apply_palette(palettes.load_palette("ade20k"), n_labels=151, allow_dontcare=True)
-        self.canvas.new_map(256, 256, 0)
+        self._new_map(256, 256)
         self.palette_view.select(3 if len(self.palette_view.names) > 3 else 0)
         self._refresh_models()
 
@@ -293,8 +294,7 @@ class PaintPanel(QWidget):
         self.seed.setEnabled(bool(d.get("use_vae")))
         h, w = d["native_size"]
         if not self._touched or self.canvas.label_map.max(initial=0) >= n:
-            self.canvas.new_map(int(h), int(w), 0)
-            self._touched = False
+            self._new_map(int(h), int(w))
         cur = self.palette_view.current()
         self.palette_view.select(cur if 0 <= cur < n else min(1, n - 1))
         self.status.setText(f"{Path(d.get('path') or self.model).name}: {d['label_nc']} labels"
@@ -357,8 +357,18 @@ class PaintPanel(QWidget):
         self.canvas.set_tool(tool)
         self.tool_actions[tool].setChecked(True)
 
+    def _new_map(self, h: int, w: int) -> None:
+        self._quiet = True
+        try:
+            self.canvas.new_map(h, w, 0)
+        finally:
+            self._quiet = False
+        self._touched = False
+
     @Slot()
     def _on_map_changed(self) -> None:
+        if self._quiet:
+            return
         self._touched = True
         self.request_render()
 
@@ -392,7 +402,11 @@ class PaintPanel(QWidget):
         return True
 
     def _on_opened(self, name: str, res: dict) -> None:
-        self.canvas.set_label_map(np.asarray(res["label_map"]))
+        self._quiet = True
+        try:
+            self.canvas.set_label_map(np.asarray(res["label_map"]))
+        finally:
+            self._quiet = False
         self.canvas.fit()
         self._touched = True
         msgs = "; ".join(res.get("messages") or [])

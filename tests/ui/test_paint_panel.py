@@ -1,0 +1,160 @@
+"""PaintPanel: a small seeded SPADE model, strokes -> debounced renders, import / export."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from ganstudio.nets import spade
+from ganstudio.ui.paint_panel import PaintPanel
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    torch.manual_seed(0)
+    net = spade.SPADEGenerator(5, ngf=2, label_nc=3, contain_dontcare_label=True, use_instance=True,
+                               crop_size=64, nhidden=8).eval()
+    path = tmp_path / "tiny_G.pth"
+    torch.save(net.state_dict(), path)
+    (tmp_path / "tiny_G.pth.json").write_text(json.dumps(
+        {"label_nc": 3, "contain_dontcare_label": True, "use_instance": True, "crop_size": 64}))
+    return path
+
+
+@pytest.fixture
+def panel(qtbot, model_path):
+    p = PaintPanel()
+    qtbot.addWidget(p)
+    p.resize(1000, 700)
+    p.show()
+    qtbot.waitExposed(p)
+    with qtbot.waitSignal(p.rendered, timeout=30000):  # described, then the first preview
+        p.set_model(str(model_path))
+    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+    yield p
+    p.shutdown()
+
+
+def _idle(qtbot, p):
+    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+
+
+def test_model_sets_palette_and_canvas(panel, model_path):
+    assert panel.info["label_nc"] == 3 and panel.info["native_size"] == (64, 64)
+    assert panel.canvas.label_map.shape == (64, 64)
+    assert len(panel.palette_view.names) == 4  # 3 labels + the dontcare slot
+    assert panel.last_result.shape == (64, 64, 3)
+
+
+def test_one_stroke_triggers_exactly_one_render(qtbot, panel):
+    from ganstudio.engines import paint
+
+    c = panel.canvas
+    c.set_view(6.0, (0.0, 0.0))
+    panel.palette_view.select(2)
+    panel.brush_size.setValue(7)
+    requests, started = panel.render_requests, panel.runner.started_count
+    with qtbot.waitSignal(panel.rendered, timeout=30000):
+        qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(10, 10))
+        for x in range(12, 50, 4):
+            qtbot.mouseMove(c, c.image_to_widget(x, 12))
+        qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(50, 12))
+    _idle(qtbot, panel)
+    assert panel.render_requests == requests + 1
+    assert panel.runner.started_count == started + 1
+    assert (c.label_map == 2).sum() > 100
+    expected = paint.render(c.label_map, None, model=str(panel.model))
+    np.testing.assert_array_equal(panel.last_result, expected)
+
+    # undo is an edit too: one more render, of the restored map
+    with qtbot.waitSignal(panel.rendered, timeout=30000):
+        c.undo_stack.undo()
+    _idle(qtbot, panel)
+    assert panel.runner.started_count == started + 2 and c.label_map.max() == 0
+
+
+def test_quick_strokes_coalesce(qtbot, panel):
+    c = panel.canvas
+    c.set_view(6.0, (0.0, 0.0))
+    started = panel.runner.started_count
+    for y in (5, 20, 35):  # three strokes inside one debounce window
+        qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(5, y))
+        qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(30, y))
+    with qtbot.waitSignal(panel.rendered, timeout=30000):
+        pass
+    _idle(qtbot, panel)
+    assert 1 <= panel.runner.started_count - started <= 2  # never one per stroke when they come fast
+    from ganstudio.engines import paint
+
+    np.testing.assert_array_equal(panel.last_result, paint.render(c.label_map, model=str(panel.model)))
+
+
+def test_open_label_map_png_and_bad_indices(qtbot, panel, tmp_path):
+    ids = np.zeros((48, 80), np.uint8)
+    ids[10:30, 20:60] = 2
+    ids[40:, :] = 255  # dontcare is allowed for this model
+    Image.fromarray(ids, mode="L").save(tmp_path / "map.png")
+    with qtbot.waitSignal(panel.rendered, timeout=30000):
+        assert panel.open_image(str(tmp_path / "map.png"))
+    np.testing.assert_array_equal(panel.canvas.label_map, ids)
+    assert "Opened map.png" in panel.last_message
+    _idle(qtbot, panel)
+
+    bad = ids.copy()
+    bad[0, 0] = 7
+    Image.fromarray(bad, mode="L").save(tmp_path / "bad.png")
+    with qtbot.waitSignal(panel.message, timeout=30000, check_params_cb=lambda m: "Cannot open" in m):
+        assert panel.open_image(str(tmp_path / "bad.png"))
+    assert "out of range" in panel.last_message and "7 (1 px)" in panel.last_message
+    np.testing.assert_array_equal(panel.canvas.label_map, ids)  # unchanged
+    assert not panel.open_image(str(tmp_path / "missing.png"))
+    _idle(qtbot, panel)
+
+
+def test_open_photo_converts_by_palette(qtbot, panel, tmp_path):
+    colors = np.asarray(panel.palette_view.colors, np.uint8)
+    truth = np.zeros((40, 40), np.uint8)
+    truth[:20] = 1
+    truth[20:, 20:] = 2
+    photo = colors[truth].astype(np.int16) + 3  # slightly off the palette, like a photo
+    Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(tmp_path / "photo.jpg", quality=98)
+    with qtbot.waitSignal(panel.rendered, timeout=30000):
+        assert panel.open_image(str(tmp_path / "photo.jpg"))
+    assert "photo" in panel.last_message
+    got = panel.canvas.label_map
+    assert got.shape == (40, 40)
+    assert (got == truth).mean() > 0.95  # JPEG edges may blur a few pixels
+    _idle(qtbot, panel)
+
+
+def test_export_label_map_and_result(qtbot, panel, tmp_path):
+    lm = np.zeros((64, 64), np.uint8)
+    lm[5:9, 5:9] = 3
+    panel.canvas.set_label_map(lm)
+    panel.export_label_map(str(tmp_path / "out.png"))
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.mode == "P"
+        np.testing.assert_array_equal(np.array(im), lm)
+        pal = np.array(im.getpalette()[:12]).reshape(4, 3)
+    np.testing.assert_array_equal(pal, np.asarray(panel.palette_view.colors[:4]))
+    _idle(qtbot, panel)
+    assert panel.export_result(str(tmp_path / "res.png"))
+    np.testing.assert_array_equal(np.array(Image.open(tmp_path / "res.png")), panel.last_result)
+
+
+def test_full_size_render_and_eyedropper(qtbot, panel):
+    panel.canvas.set_label_map(np.ones((100, 70), np.uint8))
+    _idle(qtbot, panel)
+    with qtbot.waitSignal(panel.rendered, timeout=30000) as blocker:
+        panel.render_full()
+    assert blocker.args[0].shape == (96, 64, 3)
+    _idle(qtbot, panel)
+    panel.set_tool("eyedropper")
+    c = panel.canvas
+    c.set_view(2.0, (0.0, 0.0))
+    qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(3, 3))
+    assert panel.palette_view.current() == 1 and c.current_label == 1

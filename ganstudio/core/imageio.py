@@ -223,7 +223,7 @@ def _pil_to_arrays(im: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray 
         mode = "RGB"
 
     if mode == "L":
-        return np.asarray(im, np.uint8)[:, :, None], None, 8, icc
+        return np.asarray(im, np.uint8)[:, :, None].copy(), None, 8, icc  # copies: Pillow's arrays are read-only
     if mode == "LA":
         a = np.asarray(im, np.uint8)
         return a[:, :, :1].copy(), a[:, :, 1].copy(), 8, icc

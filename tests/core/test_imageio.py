@@ -40,6 +40,7 @@ def test_grey_L(tmp_path):
     assert img.pixels.shape == (9, 13, 1) and img.pixels.dtype == np.uint8
     assert np.array_equal(img.pixels[:, :, 0], a)
     assert img.alpha is None and img.bit_depth == 8 and img.source_mode == "L" and img.format == "PNG"
+    img.pixels[0, 0, 0] = 1  # callers may edit the pixels in place
 
 
 def test_grey_alpha_LA(tmp_path):
@@ -90,6 +91,7 @@ def test_rgb_and_rgba(tmp_path):
     a = read_image(tmp_path / "rgb.png")
     b = read_image(tmp_path / "rgba.png")
     assert np.array_equal(a.pixels, rgb) and a.alpha is None
+    assert a.pixels.flags.writeable and b.pixels.flags.writeable and b.alpha.flags.writeable
     assert np.array_equal(b.pixels, rgba[:, :, :3]) and np.array_equal(b.alpha, rgba[:, :, 3])
     assert b.source_mode == "RGBA"
 

@@ -517,7 +517,12 @@ def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction:
     if batch_size is None:
         batch_size = _default_batch_size(dev)
     if workers is None:  # decode/encode threads; on the CPU they share the cores with the forward pass
-        workers = min(8, os.cpu_count() or 2) if dev.type == "cuda" else 2
+        workers = min(16, os.cpu_count() or 2) if dev.type == "cuda" else 1
+    saved_threads = None
+    if dev.type == "cpu" and torch.get_num_threads() > 2:
+        # leave the I/O threads a core of their own: oversubscribed intra-op threads stall every conv
+        saved_threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, saved_threads - workers))
     batch_size = 1 if (official and _is_unet_batchnorm(net)) else max(1, batch_size)
     cl = _default_channels_last(dev, net)
     clock = EtaClock()
@@ -650,6 +655,8 @@ def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction:
         pool.shutdown(wait=True, cancel_futures=True)
         if official_bn:
             set_official_test_behaviour(net, batch_stats=False, dropout=False)
+        if saved_threads is not None:
+            torch.set_num_threads(saved_threads)
     report.upscaled = upscale is not None
     report.seconds = time.monotonic() - t0
     yield Progress(n_todo, n_todo, "finished: " + report.summary().splitlines()[0],

@@ -298,3 +298,20 @@ def test_then_upscale_chain(tmp_path, model_file):
     stylized = _expected(net, rgba[..., :3].astype(np.float32) / 255)
     expected = up.upscale_array(np.dstack([stylized, rgba[..., 3]]), model=str(sr_path), device="cpu")
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_batch_matches_cpu(tmp_path, model_file):
+    model, net = model_file
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(5):
+        Image.fromarray(_rng_image(48, 64, seed=i)).save(root / f"i{i}.png")
+    cpu = run_to_completion(st.stylize_folder(CancelToken(), root, tmp_path / "cpu", model, device="cpu"))
+    for prec, tol in (("fp32", 1), ("fp16", 3)):
+        gpu = run_to_completion(st.stylize_folder(CancelToken(), root, tmp_path / prec, model, device="cuda",
+                                                  precision=prec, batch_size=4))
+        assert len(gpu.written) == 5
+        for (_, a), (_, b) in zip(sorted(cpu.written), sorted(gpu.written)):
+            d = np.abs(np.asarray(Image.open(a)).astype(int) - np.asarray(Image.open(b)).astype(int))
+            assert d.max() <= tol, (prec, d.max())

@@ -15,8 +15,10 @@ network at the image's own size (reflect-padded to the network's size multiple, 
 BatchNorm networks, batch statistics with dropout off, see ``nets.cyclegan.set_official_test_behaviour``).
 
 Batch throughput: decoding and encoding run in a ThreadPoolExecutor overlapped with the forward passes,
-same-size images are stacked into one forward (InstanceNorm / eval BatchNorm are per-sample, so batching does
-not change results), inference_mode, channels_last, autocast on CUDA. The input folder is only ever read.
+same-size images are stacked into one forward on CUDA (InstanceNorm / eval BatchNorm are per-sample, so
+batching does not change results; on the CPU batching measured slower, so one image per forward), uint8 crosses
+the bus both ways, inference_mode, channels_last where it measured faster (U-Net on CUDA), fp16 autocast on
+CUDA by default (bf16 on request on CPUs that have it). The input folder is only ever read.
 """
 from __future__ import annotations
 
@@ -146,7 +148,7 @@ def _default_channels_last(device: torch.device, net: torch.nn.Module | None = N
     """channels_last only where it measured faster (bench/stylize.py --precision-table, H100 and a 16-core
     CPU): the U-Net on CUDA (about 1.1-1.5x). The ResNet generator's reflection pads made it slower on CUDA
     (19.6 -> 25.2 ms for 4x512px fp32) and it was no faster on the CPU."""
-    return device.type == "cuda" and net is not None and hasattr(net, "num_downs")
+    return device.type == "cuda" and bool(getattr(net, "prefers_channels_last", False))
 
 
 def _default_batch_size(device: torch.device) -> int:

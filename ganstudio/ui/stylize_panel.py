@@ -102,6 +102,10 @@ class StylizePanel(QWidget):
                                        "instead of running at the photo's own resolution")
         top.addWidget(self.official_check)
         root.addLayout(top)
+        # a changed choice re-renders the open photo (newest request wins, see restyle)
+        self.model_combo.currentIndexChanged.connect(lambda _i: self.restyle())
+        self.direction_combo.currentIndexChanged.connect(lambda _i: self.restyle())
+        self.official_check.toggled.connect(lambda _b: self.restyle())
 
         split = QSplitter(Qt.Orientation.Vertical, self)
         root.addWidget(split, 1)
@@ -213,7 +217,7 @@ class StylizePanel(QWidget):
         for e in entries:
             if e.task == "upscale":
                 self.upscale_combo.addItem(e.id, e.id)
-            if e.task != "stylize":
+            if e.task != "stylize" and e.arch != "cyclegan":
                 continue
             present = entry_path(e) is not None or bool((e.extra or {}).get("files"))
             present_first.append((not present, e.id, e.description))

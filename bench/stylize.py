@@ -17,7 +17,6 @@ Prints images/s for each, the ratio, and how far the outputs are apart (8-bit le
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile

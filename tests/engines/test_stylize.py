@@ -315,3 +315,19 @@ def test_cuda_batch_matches_cpu(tmp_path, model_file):
         for (_, a), (_, b) in zip(sorted(cpu.written), sorted(gpu.written)):
             d = np.abs(np.asarray(Image.open(a)).astype(int) - np.asarray(Image.open(b)).astype(int))
             assert d.max() <= tol, (prec, d.max())
+
+
+def test_library_entry_with_both_directions(tmp_path, monkeypatch, model_file):
+    import json
+
+    from ganstudio.core import paths
+
+    monkeypatch.setenv("GANSTUDIO_HOME", str(tmp_path / "home"))
+    model, _ = model_file
+    lib = paths.library_manifest_path()
+    lib.write_text(json.dumps({"models": [{"id": "my_pair", "task": "stylize", "arch": "cyclegan",
+                                           "files": {"AtoB": str(model), "BtoA": "pair/B.pth"}}]}))
+    (paths.user_models_dir() / "pair").mkdir()
+    torch.save(_tiny_resnet(seed=9).state_dict(), paths.user_models_dir() / "pair" / "B.pth")
+    assert st.resolve_model("my_pair", "AtoB") == (model, "my_pair")
+    assert st.resolve_model("my_pair", "BtoA") == (paths.user_models_dir() / "pair" / "B.pth", "my_pair")

@@ -321,7 +321,8 @@ def upscale_image(
     out_dtype = np.uint16 if px.dtype == np.uint16 else np.uint8
     maxval = 65535.0 if out_dtype == np.uint16 else 255.0
 
-    rgb = px.astype(np.float32) / maxval
+    rgb = px.astype(np.float32)
+    rgb /= maxval  # in place: one float copy of the input, not two
     if c == 1:
         rgb = np.repeat(rgb, 3, axis=2)
     elif c != 3:

@@ -142,3 +142,46 @@ def test_open_plain_photo_projects(panel, qtbot, tmp_path):
     last = panel.last_submitted
     qtbot.waitUntil(lambda: panel.last_shown >= last, timeout=30000)
     _wait_idle(qtbot, panel)
+
+
+def test_interpolation_and_arithmetic(panel, qtbot):
+    panel.pick([2, 9])
+    panel.steps_spin.setValue(3)
+    panel.slerp_check.setChecked(True)
+    panel.interpolate()
+    qtbot.waitUntil(lambda: panel.frames is not None, timeout=30000)
+    assert panel.frames.shape == (4, 32, 32, 3) and panel.strip.shape == (32, 128, 3)
+    lm = L.open_model(panel.model_path)
+    ends = L.render_state({"seeds": [2, 9]}, model=lm)["images"]
+    assert np.array_equal(panel.frames[0], ends[0]) and np.array_equal(panel.frames[-1], ends[1])
+    panel.set_group("A", [1, 2])
+    panel.set_group("B", [3])
+    panel.set_group("C", [4, 5])
+    panel.run_arithmetic()
+    qtbot.waitUntil(lambda: getattr(panel, "arith_result", None) is not None, timeout=30000)
+    assert panel.arith_result["perturbed"].shape == (8, 32, 32, 3)
+    _wait_idle(qtbot, panel)
+
+
+def test_dcgan_model(qtbot, tmp_path):
+    from ganstudio.nets import dcgan
+
+    torch.manual_seed(0)
+    torch.save(dcgan.Generator(8, 8, 3).state_dict(), tmp_path / "netG_epoch_2.pth")
+    p = LatentPanel()
+    qtbot.addWidget(p)
+    try:
+        with qtbot.waitSignal(p.grid_ready, timeout=30000):
+            p.set_model(str(tmp_path / "netG_epoch_2.pth"))
+        assert p.model_info["family"] == "dcgan" and not p.noise_combo.isEnabled()
+        with qtbot.waitSignal(p.directions_changed, timeout=30000):
+            p.compute_directions("sefa")
+        _wait_idle(qtbot, p)
+        before = p.current_image.copy()
+        p.rows[0].slider.setValue(90)
+        last = p.last_submitted
+        qtbot.waitUntil(lambda: p.last_shown >= last, timeout=30000)
+        assert p.current_image.shape == (64, 64, 3) and not np.array_equal(p.current_image, before)
+        _wait_idle(qtbot, p)
+    finally:
+        p.shutdown()

@@ -132,7 +132,6 @@ class PaintPanel(QWidget):
         self.brush_size.setValue(self.canvas.brush_size)
         self.brush_size.setToolTip("Brush diameter in label-map pixels ([ and ] change it)")
         self.brush_size.valueChanged.connect(self.canvas.set_brush_size)
-        self.canvas.zoom_changed.connect(lambda _z: None)
         self.background = QComboBox()
         self.background.setToolTip("The label the eraser paints and Clear fills with")
         self.background.currentIndexChanged.connect(
@@ -276,7 +275,7 @@ class PaintPanel(QWidget):
             self.model_box.addItem(Path(self.model).name, self.model)
         self.model_box.setCurrentIndex(self.model_box.findData(self.model))
         return self._start(EngineJob(f"{ENGINE}:describe_model", {"model": self.model, "overrides": self.overrides},
-                                     name="paint: describe model"), self._on_described)
+                                     name="paint: describe model"), self._on_described, self._on_describe_failed)
 
     @Slot(object)
     def _on_described(self, d: dict) -> None:
@@ -326,7 +325,7 @@ class PaintPanel(QWidget):
         return self._start(EngineJob(f"{ENGINE}:render", {
             "label_map": self.canvas.label_map.copy(), "model": self.model, "seed": int(self.seed.value()),
             "size": "full", "device": s.device if s else "cpu", "precision": s.precision if s else "fp32",
-            "overrides": self.overrides}, name="paint: full render"), self._on_full_result)
+            "overrides": self.overrides}, name="paint: full render"), self._on_full_result, self._on_full_failed)
 
     @Slot(int, object)
     def _on_rendered(self, _req_id: int, image) -> None:
@@ -397,11 +396,14 @@ class PaintPanel(QWidget):
         else:
             kwargs.update(colors=self._palette.colors.tolist(), names=list(self._palette.names))
         self.status.setText(f"Opening {p.name}…")
+        self._opening = p.name
         self._start(EngineJob(f"{ENGINE}:open_for_canvas", kwargs, name="paint: open"),
-                    lambda res, name=p.name: self._on_opened(name, res))
+                    self._on_opened, self._on_open_failed)
         return True
 
-    def _on_opened(self, name: str, res: dict) -> None:
+    @Slot(object)
+    def _on_opened(self, res: dict) -> None:
+        name = getattr(self, "_opening", "")
         self._quiet = True
         try:
             self.canvas.set_label_map(np.asarray(res["label_map"]))
@@ -465,18 +467,31 @@ class PaintPanel(QWidget):
         self.status.setText(text)
         self.message.emit(text)
 
-    def _start(self, job: EngineJob, on_done) -> JobHandle:
+    def _start(self, job: EngineJob, on_done, on_failed) -> JobHandle:
+        """Start a one-off job. ``on_done`` / ``on_failed`` must be bound methods of this panel: then the
+        worker's signals are queued to the GUI thread (a lambda would run in the worker thread)."""
         handle = start_job(job)
         self._jobs.add(handle)
         handle.worker.finished.connect(on_done)
-        handle.worker.failed.connect(lambda msg, _tb: self._on_job_failed(job, msg))
-        handle.thread.finished.connect(lambda h=handle: self._jobs.discard(h))
+        handle.worker.failed.connect(on_failed)
+        handle.thread.finished.connect(self._forget_finished)
         return handle
 
-    def _on_job_failed(self, job: EngineJob, msg: str) -> None:
-        what = {"paint: open": "Cannot open", "paint: describe model": "Cannot use this model",
-                "paint: full render": "Full-size render failed"}.get(job.name, "Failed")
-        self._say(f"{what}: {msg}")
+    @Slot()
+    def _forget_finished(self) -> None:
+        self._jobs = {h for h in self._jobs if not h.thread.isFinished()}
+
+    @Slot(str, str)
+    def _on_open_failed(self, msg: str, _tb: str) -> None:
+        self._say(f"Cannot open {getattr(self, '_opening', '')}: {msg}")
+
+    @Slot(str, str)
+    def _on_describe_failed(self, msg: str, _tb: str) -> None:
+        self._say(f"Cannot use this model: {msg}")
+
+    @Slot(str, str)
+    def _on_full_failed(self, msg: str, _tb: str) -> None:
+        self._say(f"Full-size render failed: {msg}")
         self.job_state.emit("")
 
     def shutdown(self) -> None:

@@ -453,3 +453,17 @@ def arithmetic_job(model: str, a: Sequence[int], b: Sequence[int], c: Sequence[i
 def edit(model: str, base: dict, edits: Sequence[dict], cancel: CancelToken | None = None) -> dict:
     """Engine job for sliders: ``base`` is a state without edits; returns render_state of base + edits."""
     return render_state({**base, "model": model, "edits": list(edits)}, cancel=cancel)
+
+
+def style_mix(model: str, coarse: int, fine: int, inject_index: int, truncation: float = 1.0,
+              cancel: CancelToken | None = None) -> dict:
+    """StyleGAN2 style mixing: W+ rows [0, inject_index) from seed ``coarse``, the rest from seed ``fine``.
+    Returns {'wplus': (1, L, D)}."""
+    lm = open_model(model)
+    if not lm.is_stylegan:
+        raise LatentError("style mixing needs a StyleGAN2 model")
+    k = max(0, min(int(inject_index), lm.n_latent))
+    wp = latents_for_state(lm, {"seeds": [int(coarse), int(fine)], "truncation": truncation})["wplus"]
+    wp = wp.cpu().numpy()
+    mixed = np.concatenate([wp[0:1, :k], wp[1:2, k:]], axis=1)
+    return {"wplus": mixed.astype(np.float32), "inject_index": k}

@@ -350,6 +350,14 @@ class LatentPanel(QWidget):
         self.n_dirs.setValue(6)
         lr.addWidget(self.n_dirs)
         lr.addStretch(1)
+        self.mix_btn = QPushButton("Style mix", w)
+        self.mix_btn.setToolTip("W+ rows before the index from the current seed, the rest from the picked tile")
+        self.mix_index = QSpinBox(w)
+        self.mix_index.setRange(0, 64)
+        self.mix_index.setValue(4)
+        self.mix_btn.clicked.connect(self.style_mix)
+        lr.addWidget(self.mix_btn)
+        lr.addWidget(self.mix_index)
         v.addLayout(lr)
         scroll = QScrollArea(w)
         scroll.setWidgetResizable(True)
@@ -488,8 +496,10 @@ class LatentPanel(QWidget):
         self.sefa_start.setRange(0, n)
         self.sefa_stop.setRange(1, n)
         self.sefa_stop.setValue(n)
+        self.mix_index.setRange(1, max(1, n - 1))
         stylegan = info["family"] == "stylegan2"
         self.noise_combo.setEnabled(stylegan)
+        self.mix_btn.setEnabled(stylegan)
         if changed:
             self._clear_directions()
             self.base = None
@@ -717,6 +727,24 @@ class LatentPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Load directions", "", "Directions (*.npz *.safetensors)")
         if path:
             self.load_directions(path)
+
+    def style_mix(self, fine_seed: Optional[int] = None) -> None:
+        """Coarse rows from the current base seed, fine rows (from the index on) from ``fine_seed`` (default:
+        the last other picked tile)."""
+        seeds = (self.base or {}).get("seeds")
+        if not seeds or self.model_info.get("family") != "stylegan2":
+            self._set_status("style mixing needs a StyleGAN2 model and a seed image as the base")
+            return
+        if fine_seed is None:
+            others = [s for s in self.picked_seeds() if s != seeds[0]]
+            if not others:
+                self._set_status("pick a second tile to take the fine styles from")
+                return
+            fine_seed = others[-1]
+        kwargs = {"model": self.model_path, "coarse": seeds[0], "fine": int(fine_seed),
+                  "inject_index": self.mix_index.value(), "truncation": self.trunc_spin.value()}
+        self._run(f"{LAT}:style_mix", kwargs,
+                  lambda res: self.set_base({"wplus": res["wplus"], "noise_seeds": [seeds[0]]}), "style mixing")
 
     # ------------------------------------------------------------------------------------------ interpolation
     def interpolate(self) -> None:

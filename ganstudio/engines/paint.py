@@ -225,10 +225,12 @@ def _autocast(device, precision: str):
 
 def render(label_map: np.ndarray, instance_map: np.ndarray | None = None, model=None, seed: int = 0,
            size: str | tuple | None = None, device: str = "cpu", precision: str = "fp32",
-           overrides: dict | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+           overrides: dict | None = None, channels_last: bool | None = None,
+           cancel: CancelToken | None = None) -> np.ndarray:
     """Render one label map. ``size``: None / "native" = the model's own output size (256×256 for ade20k/coco,
     256×512 for cityscapes), "full" = the label map's size rounded to the model's multiple, or (H, W).
     ``seed`` draws z for VAE models; the public models are deterministic and ignore it.
+    ``channels_last`` (default: on for the CPU) runs the convolutions in NHWC layout.
     Returns (H, W, 3) uint8 RGB at the render size."""
     if model is None:
         raise ValueError("no model: choose a SPADE checkpoint")
@@ -252,6 +254,13 @@ def render(label_map: np.ndarray, instance_map: np.ndarray | None = None, model=
         if info.num_upsampling_layers != net.num_upsampling_layers or net.crop_size != info.crop_size \
                 or net.aspect_ratio != info.aspect_ratio:
             net.set_upsampling(info.num_upsampling_layers, info.crop_size, info.aspect_ratio)
+        if channels_last is None:
+            channels_last = torch.device(device).type == "cpu"
+        if channels_last:  # NHWC convolutions: ~1.5x faster on the CPU for SPADE (bench/paint.py)
+            if not getattr(net, "_channels_last", False):
+                net.to(memory_format=torch.channels_last)
+                net._channels_last = True
+            seg = seg.contiguous(memory_format=torch.channels_last)
         out = net(seg, z) if info.use_vae else net(seg)
     return tensor_to_image(out)
 

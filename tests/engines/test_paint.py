@@ -58,8 +58,9 @@ def direct(net, lm, inst=None, label_nc=3, dontcare=True, instance=True):
         e[1:, :] |= t[1:, :] != t[:-1, :]
         e[:-1, :] |= t[1:, :] != t[:-1, :]
         seg = torch.cat([seg, e[None, None].float()], 1)
-    with torch.inference_mode():
-        out = net(seg)
+    with torch.inference_mode():  # NHWC on the CPU, as the engine runs it (same maths, same kernels)
+        net = net.to(memory_format=torch.channels_last)
+        out = net(seg.contiguous(memory_format=torch.channels_last))
     return np.clip((out[0].permute(1, 2, 0).numpy() + 1) / 2 * 255, 0, 255).astype(np.uint8)
 
 

@@ -3,7 +3,7 @@
 Papers: Zhu, Park, Isola, Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
 Networks" (ICCV 2017) and Isola, Zhu, Zhou, Efros, "Image-to-Image Translation with Conditional Adversarial
 Networks" (CVPR 2017). Checkpoints loaded: those of junyanz/pytorch-CycleGAN-and-pix2pix (``latest_net_G.pth``,
-``<epoch>_net_G_A.pth`` / ``_net_G_B.pth`` / ``_net_D_A.pth``), released under the BSD 2-clause licence.
+``<epoch>_net_G_A.pth`` / ``_net_G_B.pth`` / ``_net_D_A.pth``), released under the repository's BSD licence (its LICENSE file).
 
 Written from ../shared/parity/cyclegan/SPEC.md (no code copied). Layouts:
 

@@ -9,6 +9,10 @@ QUndoCommand (only the changed bounding box is stored), so undo / redo restore p
 Geometry: widget point p -> image pixel floor((p - offset) / zoom). A brush dab of diameter d at pixel
 (cx, cy) sets every pixel with (x - cx)² + (y - cy)² <= (d / 2)² (diameter 1 = one pixel).
 
+``instance_map`` (int32, same size) gives every stroke / shape / fill its own instance id, for SPADE models
+with an instance-edge channel (objects painted side by side with one label stay apart); a loaded map has one
+instance per label.
+
 Signals: ``label_map_changed`` once per completed stroke / undo / redo / clear / import (not during a
 drag), ``label_picked(int)`` from the eyedropper, ``hovered(x, y, label)`` for the status line.
 """
@@ -34,6 +38,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+FIRST_PAINTED_INSTANCE = 1 << 16
 TOOLS = ("brush", "eraser", "fill", "line", "rect", "polygon", "eyedropper", "pan")
 MIN_ZOOM, MAX_ZOOM = 0.05, 64.0
 
@@ -84,10 +89,10 @@ def polygon_mask(shape: tuple[int, int], points: list[tuple[int, int]]) -> np.nd
 
 # -------------------------------------------------------------------------------------------- undo
 class StrokeCommand(QUndoCommand):
-    """One completed edit: the changed box's pixels before and after."""
+    """One completed edit: the changed box's labels and instance ids, before and after."""
 
-    def __init__(self, canvas: "PaintCanvas", box: tuple[int, int, int, int], before: np.ndarray,
-                 after: np.ndarray, text: str, new_shape: Optional[tuple] = None) -> None:
+    def __init__(self, canvas: "PaintCanvas", box: tuple[int, int, int, int], before: tuple, after: tuple,
+                 text: str) -> None:
         super().__init__(text)
         self.canvas, self.box, self.before, self.after = canvas, box, before, after
         self._first = True
@@ -96,24 +101,24 @@ class StrokeCommand(QUndoCommand):
         if self._first:  # the pixels were already written while drawing
             self._first = False
             return
-        self.canvas._write_box(self.box, self.after)
+        self.canvas._write_box(self.box, self.after[0], inst=self.after[1])
 
     def undo(self) -> None:
-        self.canvas._write_box(self.box, self.before)
+        self.canvas._write_box(self.box, self.before[0], inst=self.before[1])
 
 
 class ReplaceCommand(QUndoCommand):
-    """Replace the whole map (import, new size): keeps both arrays."""
+    """Replace the whole map (import, new size): keeps (labels, instances) before and after."""
 
-    def __init__(self, canvas: "PaintCanvas", before: np.ndarray, after: np.ndarray, text: str) -> None:
+    def __init__(self, canvas: "PaintCanvas", before: tuple, after: tuple, text: str) -> None:
         super().__init__(text)
         self.canvas, self.before, self.after = canvas, before, after
 
     def redo(self) -> None:
-        self.canvas._replace(self.after.copy())
+        self.canvas._replace(self.after[0].copy(), self.after[1].copy())
 
     def undo(self) -> None:
-        self.canvas._replace(self.before.copy())
+        self.canvas._replace(self.before[0].copy(), self.before[1].copy())
 
 
 # ------------------------------------------------------------------------------------------ widget
@@ -131,6 +136,12 @@ class PaintCanvas(QWidget):
         self.setMinimumSize(200, 200)
         self.undo_stack = QUndoStack(self)
         self.label_map = np.zeros(size, np.uint8)
+        # Instance ids: every stroke / shape / fill paints a new id, so the instance-edge channel of SPADE
+        # models that take one can separate objects painted side by side with the same label.
+        # A loaded map starts with one instance per label (ids = labels); painted ids start at 2^16.
+        self.instance_map = np.zeros(size, np.int32)
+        self._next_instance = FIRST_PAINTED_INSTANCE
+        self._stroke_inst_before: Optional[np.ndarray] = None
         self.colors = np.zeros((256, 3), np.uint8)
         self.tool = "brush"
         self.current_label = 1
@@ -170,11 +181,13 @@ class PaintCanvas(QWidget):
         if lm.ndim != 2 or lm.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"a label map is a (H, W) uint8/uint16 array, got {lm.dtype} {lm.shape}")
         self._cancel_stroke()
+        inst = lm.astype(np.int32)
         if reset_history:
             self.undo_stack.clear()
-            self._replace(lm.copy())
+            self._replace(lm.copy(), inst)
         else:
-            self.undo_stack.push(ReplaceCommand(self, self.label_map.copy(), lm.copy(), "Replace label map"))
+            self.undo_stack.push(ReplaceCommand(self, (self.label_map.copy(), self.instance_map.copy()),
+                                                (lm.copy(), inst), "Replace label map"))
         if self._fitted:
             self.fit()
 
@@ -184,9 +197,11 @@ class PaintCanvas(QWidget):
     def clear(self) -> None:
         """Fill everything with the background label (undoable)."""
         after = np.full_like(self.label_map, self.background_label)
+        inst = np.full_like(self.instance_map, self.background_label)
         h, w = self.label_map.shape
-        self.undo_stack.push(StrokeCommand(self, (0, h, 0, w), self.label_map.copy(), after, "Clear"))
-        self._write_box((0, h, 0, w), after, emit=True)
+        self.undo_stack.push(StrokeCommand(self, (0, h, 0, w), (self.label_map.copy(), self.instance_map.copy()),
+                                           (after, inst), "Clear"))
+        self._write_box((0, h, 0, w), after, emit=True, inst=inst)
 
     def set_result(self, image) -> None:
         """The rendered image shown beneath the labels (QImage or (H, W, 3) uint8); None removes it."""
@@ -277,15 +292,18 @@ class PaintCanvas(QWidget):
         return min(w - 1, max(0, px[0])), min(h - 1, max(0, px[1]))
 
     # ------------------------------------------------------------------------------- pixel writes
-    def _replace(self, lm: np.ndarray) -> None:
+    def _replace(self, lm: np.ndarray, inst: Optional[np.ndarray] = None) -> None:
         self.label_map = lm
+        self.instance_map = lm.astype(np.int32) if inst is None else inst
         self._refresh_label_image()
         self.update()
         self.label_map_changed.emit()
 
-    def _write_box(self, box, values: np.ndarray, emit: bool = True) -> None:
+    def _write_box(self, box, values: np.ndarray, emit: bool = True, inst: Optional[np.ndarray] = None) -> None:
         y0, y1, x0, x1 = box
         self.label_map[y0:y1, x0:x1] = values
+        if inst is not None:
+            self.instance_map[y0:y1, x0:x1] = inst
         self._refresh_label_image((y0, y1, x0, x1))
         self.update()
         if emit:
@@ -313,16 +331,26 @@ class PaintCanvas(QWidget):
         ys, xs = np.nonzero(change)
         box = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
         y0, y1, x0, x1 = box
+        sub = mask[y0:y1, x0:x1]
         before = self.label_map[y0:y1, x0:x1].copy()
-        after = before.copy()
-        after[change[y0:y1, x0:x1]] = value
-        self.undo_stack.push(StrokeCommand(self, box, before, after, text))
-        self._write_box(box, after, emit=True)
+        inst_before = self.instance_map[y0:y1, x0:x1].copy()
+        after, inst_after = before.copy(), inst_before.copy()
+        after[sub] = value
+        inst_after[sub] = self._take_instance_id()
+        self.undo_stack.push(StrokeCommand(self, box, (before, inst_before), (after, inst_after), text))
+        self._write_box(box, after, emit=True, inst=inst_after)
         return True
+
+    def _take_instance_id(self) -> int:
+        i = self._next_instance
+        self._next_instance += 1
+        return i
 
     # -------------------------------------------------------------------------------- brush strokes
     def _begin_stroke(self, px: tuple[int, int], value: int) -> None:
         self._stroke_before = self.label_map.copy()
+        self._stroke_inst_before = self.instance_map.copy()
+        self._stroke_instance = self._take_instance_id()
         self._stroke_mask = np.zeros(self.label_map.shape, bool)
         self._stroke_value = value
         self._last_px = px
@@ -341,28 +369,33 @@ class PaintCanvas(QWidget):
             y0, y1, x0, x1 = box
             vals = self.label_map[y0:y1, x0:x1].copy()
             vals[seg[y0:y1, x0:x1]] = self._stroke_value
-            self._write_box(box, vals, emit=False)
+            inst = self.instance_map[y0:y1, x0:x1].copy()
+            inst[seg[y0:y1, x0:x1]] = self._stroke_instance
+            self._write_box(box, vals, emit=False, inst=inst)
 
     def _end_stroke(self) -> None:
         if self._stroke_mask is None or self._stroke_before is None:
             return
-        mask, before = self._stroke_mask, self._stroke_before
-        self._stroke_mask = self._stroke_before = self._last_px = None
+        mask, before, inst_before = self._stroke_mask, self._stroke_before, self._stroke_inst_before
+        self._stroke_mask = self._stroke_before = self._stroke_inst_before = self._last_px = None
         change = mask & (before != self.label_map)
-        if not change.any():
+        if not change.any():  # painting a label over itself changes nothing, instance ids included
+            self.instance_map = inst_before
             return
-        ys, xs = np.nonzero(change)
+        ys, xs = np.nonzero(mask)
         y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
         text = "Erase" if self.tool == "eraser" else "Brush stroke"
-        self.undo_stack.push(StrokeCommand(self, (y0, y1, x0, x1), before[y0:y1, x0:x1].copy(),
-                                           self.label_map[y0:y1, x0:x1].copy(), text))
+        self.undo_stack.push(StrokeCommand(
+            self, (y0, y1, x0, x1), (before[y0:y1, x0:x1].copy(), inst_before[y0:y1, x0:x1].copy()),
+            (self.label_map[y0:y1, x0:x1].copy(), self.instance_map[y0:y1, x0:x1].copy()), text))
         self.label_map_changed.emit()
 
     def _cancel_stroke(self) -> None:
         if self._stroke_before is not None:
             self.label_map = self._stroke_before
+            self.instance_map = self._stroke_inst_before
             self._refresh_label_image()
-        self._stroke_mask = self._stroke_before = self._last_px = None
+        self._stroke_mask = self._stroke_before = self._stroke_inst_before = self._last_px = None
         self._drag_start = self._drag_now = None
         self._polygon = []
         self.update()

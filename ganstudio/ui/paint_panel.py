@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -146,6 +147,12 @@ class PaintPanel(QWidget):
         self.seed.setToolTip("Style seed (models with a latent / VAE only; the public SPADE models are "
                              "deterministic)")
         self.seed.valueChanged.connect(lambda _v: self.request_render())
+        self.instances = QCheckBox("Stroke = instance")
+        self.instances.setToolTip("For models with an instance-edge channel (COCO-Stuff, Cityscapes): every stroke "
+                                  "or shape is its own object, so touching objects of one label stay apart.\n"
+                                  "Off: instance edges only where labels change.")
+        self.instances.setEnabled(False)
+        self.instances.toggled.connect(lambda _on: self.request_render())
 
         undo = QPushButton("Undo")
         undo.clicked.connect(self.canvas.undo_stack.undo)
@@ -179,6 +186,7 @@ class PaintPanel(QWidget):
         form.addRow("Background", self.background)
         form.addRow("Overlay", self.opacity)
         form.addRow("Seed", self.seed)
+        form.addRow("", self.instances)
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.addWidget(tools)
@@ -291,6 +299,7 @@ class PaintPanel(QWidget):
                                if d.get("palette_key") in palettes.BUILTIN else frozenset())
         self._apply_palette(pal, n_labels=n, allow_dontcare=bool(d["contain_dontcare_label"]))
         self.seed.setEnabled(bool(d.get("use_vae")))
+        self.instances.setEnabled(bool(d.get("use_instance")))
         h, w = d["native_size"]
         if not self._touched or self.canvas.label_map.max(initial=0) >= n:
             self._new_map(int(h), int(w))
@@ -311,7 +320,7 @@ class PaintPanel(QWidget):
         s = _settings()
         self.render_requests += 1
         job = EngineJob(f"{ENGINE}:render", {
-            "label_map": self.canvas.label_map.copy(), "instance_map": None, "model": self.model,
+            "label_map": self.canvas.label_map.copy(), "instance_map": self._instance_map(), "model": self.model,
             "seed": int(self.seed.value()), "size": None, "device": s.device if s else "cpu",
             "precision": s.precision if s else "fp32", "overrides": self.overrides}, name="paint: preview")
         return self.runner.submit(job)
@@ -323,9 +332,15 @@ class PaintPanel(QWidget):
         s = _settings()
         self.job_state.emit("Paint: full-size render…")
         return self._start(EngineJob(f"{ENGINE}:render", {
-            "label_map": self.canvas.label_map.copy(), "model": self.model, "seed": int(self.seed.value()),
-            "size": "full", "device": s.device if s else "cpu", "precision": s.precision if s else "fp32",
+            "label_map": self.canvas.label_map.copy(), "instance_map": self._instance_map(), "model": self.model,
+            "seed": int(self.seed.value()), "size": "full", "device": s.device if s else "cpu", "precision": s.precision if s else "fp32",
             "overrides": self.overrides}, name="paint: full render"), self._on_full_result, self._on_full_failed)
+
+    def _instance_map(self) -> Optional[np.ndarray]:
+        """The painted instances when asked for (and the model takes them); None = label boundaries."""
+        if self.instances.isEnabled() and self.instances.isChecked():
+            return self.canvas.instance_map.copy()
+        return None
 
     @Slot(int, object)
     def _on_rendered(self, _req_id: int, image) -> None:

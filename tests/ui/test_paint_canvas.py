@@ -188,3 +188,19 @@ def test_label_palette_search_and_recent(qtbot):
     assert pal.recent[:2] == [1, 3]
     assert [pal.recent_list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(pal.recent_list.count())] == [1, 3]
     assert pal.current() == 1
+
+
+def test_strokes_paint_new_instances_and_undo_restores_them(qtbot, canvas):
+    canvas.set_current_label(2)
+    canvas.set_brush_size(3)
+    drag(qtbot, canvas, [(5, 5), (5, 15)])
+    drag(qtbot, canvas, [(7, 5), (7, 15)])  # same label, touching the first stroke
+    inst = canvas.instance_map
+    a, b = int(inst[10, 5]), int(inst[10, 7])
+    assert a != b and a >= 1 << 16 and b >= 1 << 16  # two objects although one label
+    assert inst[0, 0] == 0  # untouched pixels keep the loaded map's ids (= labels)
+    assert int(inst[10, 6]) == b  # the overlap belongs to the later stroke
+    canvas.undo_stack.undo()
+    assert int(canvas.instance_map[10, 6]) == a and int(canvas.instance_map[10, 8]) == 0
+    canvas.undo_stack.redo()
+    assert int(canvas.instance_map[10, 6]) == b and int(canvas.instance_map[10, 8]) == b

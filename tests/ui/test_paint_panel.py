@@ -158,3 +158,25 @@ def test_full_size_render_and_eyedropper(qtbot, panel):
     c.set_view(2.0, (0.0, 0.0))
     qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(3, 3))
     assert panel.palette_view.current() == 1 and c.current_label == 1
+
+
+def test_stroke_instances_reach_the_render(qtbot, panel):
+    from ganstudio.engines import paint
+
+    assert panel.instances.isEnabled()  # the tiny model has an instance-edge channel
+    c = panel.canvas
+    c.set_view(6.0, (0.0, 0.0))
+    panel.palette_view.select(1)
+    panel.brush_size.setValue(5)
+    for x in (20, 24):  # two touching strokes of one label
+        with qtbot.waitSignal(panel.rendered, timeout=30000):
+            qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(x, 10))
+            qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(x, 40))
+        _idle(qtbot, panel)
+    plain = panel.last_result.copy()
+    with qtbot.waitSignal(panel.rendered, timeout=30000):
+        panel.instances.setChecked(True)
+    _idle(qtbot, panel)
+    expected = paint.render(c.label_map, c.instance_map, model=str(panel.model))
+    np.testing.assert_array_equal(panel.last_result, expected)
+    assert not np.array_equal(plain, expected)  # the edge between the two strokes changes the image

@@ -83,7 +83,7 @@ class PaintPanel(QWidget):
         self.runner = LatestOnlyRunner(DEBOUNCE_MS, self)
         self.runner.result.connect(self._on_rendered)
         self.runner.failed.connect(self._on_render_failed)
-        self.runner.started.connect(lambda _id: self.job_state.emit("Paint: rendering…"))
+        self.runner.started.connect(lambda _id: self.job_state.emit("rendering…"))
 
         self.canvas = PaintCanvas(self)
         self.canvas.label_map_changed.connect(self._on_map_changed)
@@ -207,12 +207,17 @@ class PaintPanel(QWidget):
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.palette_view)
         right.addWidget(self.result_view)
+        right.setStretchFactor(0, 1)
+        right.setStretchFactor(1, 1)
+        right.setSizes([360, 300])
+        self.result_view.setMinimumHeight(160)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.canvas)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
+        split.setSizes([190, 700, 300])
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Model"))
@@ -246,6 +251,8 @@ class PaintPanel(QWidget):
         self.model_box.blockSignals(False)
 
     def _apply_palette(self, pal: "palettes.Palette", n_labels: int, allow_dontcare: bool) -> None:
+        if getattr(self, "_palette", None) is None or self._palette.key != pal.key:
+            self.palette_view.recent = []  # recent labels belong to one label set
         self._palette = pal
         self._n_labels = n_labels
         self._allow_dontcare = allow_dontcare
@@ -304,7 +311,9 @@ class PaintPanel(QWidget):
         if not self._touched or self.canvas.label_map.max(initial=0) >= n:
             self._new_map(int(h), int(w))
         cur = self.palette_view.current()
-        self.palette_view.select(cur if 0 <= cur < n else min(1, n - 1))
+        if not (0 <= cur < n) or not self.palette_view.recent:
+            cur = next((i for i in range(1, n) if i not in pal.unused), 0)
+        self.palette_view.select(cur)
         self.status.setText(f"{Path(d.get('path') or self.model).name}: {d['label_nc']} labels"
                             f"{' + dontcare' if d['contain_dontcare_label'] else ''}"
                             f"{', instance edges' if d['use_instance'] else ''}, {d['num_upsampling_layers']}"
@@ -330,7 +339,7 @@ class PaintPanel(QWidget):
             self._say("Choose a model first.")
             return None
         s = _settings()
-        self.job_state.emit("Paint: full-size render…")
+        self.job_state.emit("full-size render…")
         return self._start(EngineJob(f"{ENGINE}:render", {
             "label_map": self.canvas.label_map.copy(), "instance_map": self._instance_map(), "model": self.model,
             "seed": int(self.seed.value()), "size": "full", "device": s.device if s else "cpu", "precision": s.precision if s else "fp32",

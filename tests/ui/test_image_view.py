@@ -158,3 +158,33 @@ def test_compare_view_drag_moves_split(qtbot):
     send(QEvent.Type.MouseButtonRelease, target, left, Qt.MouseButton.NoButton)
     # the view fits the 100 px image into the 400 px viewport: a quarter of the viewport = a quarter image
     assert v.split() == pytest.approx(0.75, abs=0.02)
+
+
+def _light_pixels(widget) -> int:
+    img = widget.viewport().grab().toImage()
+    return sum(1 for y in range(0, img.height(), 2) for x in range(0, img.width(), 2)
+               if img.pixelColor(x, y).lightness() > 150)
+
+
+@pytest.mark.parametrize("cls", [ImageView, CompareView])
+def test_placeholder_drawn_only_while_empty(qtbot, cls):
+    view = cls()
+    qtbot.addWidget(view)
+    view.resize(300, 200)
+    view.show()
+    qtbot.waitExposed(view)
+    assert _light_pixels(view) == 0  # the dark background, nothing else
+    view.set_placeholder("Open an image or drop it here")
+    assert view.placeholder() == "Open an image or drop it here"
+    assert _light_pixels(view) > 20  # the hint's text
+    black = _solid(50, 50, (0, 0, 0))
+    if cls is CompareView:
+        view.set_images(black, black)
+    else:
+        view.set_image(black)
+    with_hint = _light_pixels(view)
+    view.set_placeholder("")
+    assert _light_pixels(view) == with_hint  # an image hides the hint (CompareView's split line stays)
+    view.set_placeholder("Open an image or drop it here")
+    view.set_image(None)
+    assert _light_pixels(view) > 20

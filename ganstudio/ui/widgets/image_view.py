@@ -99,6 +99,7 @@ class ImageView(QGraphicsView):
         self._zoom = 1.0
         self._fit_mode = True
         self._syncing = False
+        self._placeholder = ""
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
@@ -133,6 +134,27 @@ class ImageView(QGraphicsView):
         self._scene.setSceneRect(rect)
         if not (keep_view and rect == old_rect) or self._fit_mode:
             self.fit()
+        if self._placeholder:
+            self.viewport().update()
+
+    def set_placeholder(self, text: str) -> None:
+        """A hint drawn in the middle of the view while it shows no image ("Open an image or drop it here")."""
+        self._placeholder = text
+        self.viewport().update()
+
+    def placeholder(self) -> str:
+        return self._placeholder
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 (Qt naming)
+        super().drawForeground(painter, rect)
+        if not self._placeholder or self.has_image():
+            return
+        painter.save()
+        painter.resetTransform()  # viewport pixels, not scene units
+        painter.setPen(QColor(200, 200, 200))
+        area = self.viewport().rect().adjusted(16, 16, -16, -16)
+        painter.drawText(area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self._placeholder)
+        painter.restore()
 
     def _image_rect(self) -> QRectF:
         return self._item.boundingRect()

@@ -51,6 +51,8 @@ PROJ = "ganstudio.engines.projection"
 GRID = 4
 SLIDER_STEPS = 100  # slider -100..100 maps to -SIGMAS..+SIGMAS standard deviations along the direction
 SIGMAS = 3.0
+TILE_ICON = 96  # grid icon size when there is room
+TILE_MIN = 56  # the grid may shrink to this, so the tab fits a 1280x800 window (and smaller)
 
 
 def compose_grid(images: list[np.ndarray], cols: int) -> np.ndarray:
@@ -107,15 +109,25 @@ class SeedTile(QToolButton):
         self.label: Optional[bool] = None
         self.setCheckable(True)
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        self.setIconSize(QSize(96, 96))
+        self.setIconSize(QSize(TILE_ICON, TILE_ICON))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setToolTip("Click to pick this seed: it becomes the image the sliders edit "
+                        "(or label it, see 'Click on a tile')")
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - the grid may shrink below the 96 px icons
+        return QSize(TILE_MIN, TILE_MIN + self.fontMetrics().height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - the icon follows the tile's size
+        side = min(self.width() - 8, self.height() - self.fontMetrics().height() - 10, TILE_ICON)
+        self.setIconSize(QSize(max(24, side), max(24, side)))
+        super().resizeEvent(event)
 
     def set_sample(self, seed: int, image: np.ndarray) -> None:
         self.seed = seed
         pix = QPixmap.fromImage(to_qimage(image))
-        size = self.iconSize()
-        if pix.width() < size.width():  # small models: scale up so the tile is readable
-            pix = pix.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        if pix.width() < TILE_ICON:  # small models: scale up so the tile is readable
+            pix = pix.scaled(QSize(TILE_ICON, TILE_ICON), Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.SmoothTransformation)
         self.setIcon(QIcon(pix))
         self._update_text()
 
@@ -258,8 +270,12 @@ class LatentPanel(QWidget):
         srow = QHBoxLayout()
         self.seed_spin = QSpinBox(box)
         self.seed_spin.setRange(0, 2_000_000_000)
-        prev_b = QPushButton("◀", box)
-        next_b = QPushButton("▶", box)
+        prev_b = QToolButton(box)
+        prev_b.setText("◀")
+        prev_b.setToolTip(f"previous {GRID * GRID} seeds")
+        next_b = QToolButton(box)
+        next_b.setText("▶")
+        next_b.setToolTip(f"next {GRID * GRID} seeds")
         prev_b.clicked.connect(lambda: self.seed_spin.setValue(max(0, self.seed_spin.value() - GRID * GRID)))
         next_b.clicked.connect(lambda: self.seed_spin.setValue(self.seed_spin.value() + GRID * GRID))
         srow.addWidget(prev_b)
@@ -316,6 +332,8 @@ class LatentPanel(QWidget):
         w = QWidget(self)
         v = QVBoxLayout(w)
         self.view = ImageView(w)
+        self.view.set_placeholder("Open a StyleGAN2 or DCGAN generator (Model: Open…), then click a seed tile: "
+                                  "the picked image appears here and the direction sliders edit it.")
         v.addWidget(self.view, 3)
         src = QHBoxLayout()
         self.sefa_btn = QPushButton("SeFa", w)
@@ -327,9 +345,13 @@ class LatentPanel(QWidget):
         self.sup_name = QLineEdit("attribute", w)
         self.sup_name.setMaximumWidth(110)
         load_b = QPushButton("Load…", w)
+        load_b.setToolTip("load directions saved for this model (.npz / .safetensors)")
         save_b = QPushButton("Save…", w)
+        save_b.setToolTip("save the directions and their layer ranges")
         reset_b = QPushButton("Reset", w)
+        reset_b.setToolTip("every slider back to 0")
         export_b = QPushButton("Export PNG…", w)
+        export_b.setToolTip("the image with its recipe (model, seed, edits) inside the PNG; opening it restores them")
         self.sefa_btn.clicked.connect(lambda: self.compute_directions("sefa"))
         self.pca_btn.clicked.connect(lambda: self.compute_directions("pca"))
         self.sup_btn.clicked.connect(lambda: self.compute_directions("supervised"))
@@ -337,9 +359,17 @@ class LatentPanel(QWidget):
         save_b.clicked.connect(self._save_dialog)
         reset_b.clicked.connect(self.reset_sliders)
         export_b.clicked.connect(self.export)
-        for b in (self.sefa_btn, self.pca_btn, self.sup_btn, self.sup_name, load_b, save_b, reset_b, export_b):
+        # two rows, so the tab fits beside the seed grid in a 1280-wide window
+        src.addWidget(QLabel("Directions:", w))
+        for b in (self.sefa_btn, self.pca_btn, self.sup_btn, self.sup_name):
             src.addWidget(b)
+        src.addStretch(1)
         v.addLayout(src)
+        files = QHBoxLayout()
+        for b in (load_b, save_b, reset_b, export_b):
+            files.addWidget(b)
+        files.addStretch(1)
+        v.addLayout(files)
         lr = QHBoxLayout()
         lr.addWidget(QLabel("SeFa layers", w))
         self.sefa_start = QSpinBox(w)
@@ -394,6 +424,7 @@ class LatentPanel(QWidget):
         row.addStretch(1)
         v.addLayout(row)
         self.interp_view = ImageView(w)
+        self.interp_view.set_placeholder("Pick two or more seed tiles, then Interpolate picked.")
         v.addWidget(self.interp_view, 1)
         return w
 
@@ -417,8 +448,11 @@ class LatentPanel(QWidget):
         row.addWidget(run)
         row.addStretch(1)
         v.addLayout(row)
-        v.addWidget(QLabel("Top: mean A, mean B, mean C, result. Below: the result with small perturbations.", w))
+        hint = QLabel("Top: mean A, mean B, mean C, result. Below: the result with small perturbations.", w)
+        hint.setWordWrap(True)
+        v.addWidget(hint)
         self.arith_view = ImageView(w)
+        self.arith_view.set_placeholder("Pick tiles and set groups A, B and C, then A − B + C.")
         v.addWidget(self.arith_view, 1)
         return w
 
@@ -439,9 +473,12 @@ class LatentPanel(QWidget):
             row.addWidget(x)
         row.addStretch(1)
         v.addLayout(row)
-        v.addWidget(QLabel("Left: the photo (resized to the model). Middle: the reconstruction. Right: |error|. "
-                           "The result becomes the image the sliders edit.", w))
+        hint = QLabel("Left: the photo (resized to the model). Middle: the reconstruction. Right: |error|. "
+                      "The result becomes the image the sliders edit.", w)
+        hint.setWordWrap(True)
+        v.addWidget(hint)
         self.proj_view = ImageView(w)
+        self.proj_view.set_placeholder("Project a photo… (StyleGAN2 models): finds the latent that reproduces it.")
         v.addWidget(self.proj_view, 1)
         self.proj_label = QLabel("", w)
         v.addWidget(self.proj_label)

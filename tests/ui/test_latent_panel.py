@@ -200,3 +200,12 @@ def test_style_mix(panel, qtbot):
         z = torch.as_tensor(L.z_from_seeds([3, 11], 16))
         ref, _ = lm.net([z[0:1], z[1:2]], inject_index=4, randomize_noise=False)
     assert np.array_equal(panel.current_image, L.to_uint8(ref)[0])
+
+
+def test_fits_a_1280x800_window(qtbot):
+    """The seed grid and the tabs beside it must leave room for the window frame, menu and status bar."""
+    p = LatentPanel()
+    qtbot.addWidget(p)
+    hint = p.minimumSizeHint()
+    assert hint.width() <= 1100 and hint.height() <= 680, hint
+    assert p.tiles[0].minimumSizeHint().width() < 96  # tiles shrink below their preferred icon size

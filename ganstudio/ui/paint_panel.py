@@ -77,6 +77,7 @@ class PaintPanel(QWidget):
         self.last_result: Optional[np.ndarray] = None
         self.last_message = ""
         self.render_requests = 0
+        self._newest_request = 0  # id of the newest live render asked for
         self._jobs: set[JobHandle] = set()
         self._touched = False  # the user has drawn or imported: a model change keeps the map
         self._quiet = False  # programmatic map changes (new map for a model) are not user edits
@@ -332,7 +333,8 @@ class PaintPanel(QWidget):
             "label_map": self.canvas.label_map.copy(), "instance_map": self._instance_map(), "model": self.model,
             "seed": int(self.seed.value()), "size": None, "device": s.device if s else "cpu",
             "precision": s.precision if s else "fp32", "overrides": self.overrides}, name="paint: preview")
-        return self.runner.submit(job)
+        self._newest_request = self.runner.submit(job)
+        return self._newest_request
 
     def render_full(self) -> Optional[JobHandle]:
         if not self.model or self.info is None:
@@ -352,9 +354,11 @@ class PaintPanel(QWidget):
         return None
 
     @Slot(int, object)
-    def _on_rendered(self, _req_id: int, image) -> None:
+    def _on_rendered(self, req_id: int, image) -> None:
         self._show_result(image)
-        if not self.runner.is_busy():
+        # the runner still counts itself busy until the job's thread ends (after this result), so ask
+        # instead whether this was the newest request: then nothing else is waiting
+        if req_id >= self._newest_request:
             self.job_state.emit("")
 
     @Slot(object)

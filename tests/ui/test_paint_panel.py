@@ -180,3 +180,16 @@ def test_stroke_instances_reach_the_render(qtbot, panel):
     expected = paint.render(c.label_map, c.instance_map, model=str(panel.model))
     np.testing.assert_array_equal(panel.last_result, expected)
     assert not np.array_equal(plain, expected)  # the edge between the two strokes changes the image
+
+
+def test_status_bar_text_cleared_after_the_last_render(qtbot, panel):
+    states = []
+    panel.job_state.connect(states.append)
+    c = panel.canvas
+    c.set_view(6.0, (0.0, 0.0))
+    with qtbot.waitSignal(panel.rendered, timeout=30000):
+        qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(5, 5))
+        qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(30, 5))
+    _idle(qtbot, panel)
+    assert "rendering…" in states
+    assert states[-1] == ""  # the window's "Paint: rendering…" must not stay after the result is shown

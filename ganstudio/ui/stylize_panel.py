@@ -117,6 +117,8 @@ class StylizePanel(QWidget):
         self.open_btn = QPushButton("Open image…", self)
         self.open_btn.clicked.connect(self._browse_image)
         self.run_btn = QPushButton("Stylize", self)
+        self.run_btn.setToolTip("Run the model on the open photo again (changing the model or direction does it too)")
+        self.run_btn.setEnabled(False)  # until a photo is open
         self.run_btn.clicked.connect(self.restyle)
         self.export_btn = QPushButton("Export…", self)
         self.export_btn.setEnabled(False)
@@ -128,8 +130,11 @@ class StylizePanel(QWidget):
         sl.addLayout(row)
         if CompareView is not None:
             self.view = CompareView(single)
+            self.view.set_placeholder("Open a photo (Open image…) or drop it on the window: the original shows "
+                                      "left of the split line, the stylized result right of it (drag the line).")
         else:  # pragma: no cover
             self.view = QLabel(single)
+        self.view.setMinimumHeight(200)
         sl.addWidget(self.view, 1)
         split.addWidget(single)
 
@@ -191,6 +196,10 @@ class StylizePanel(QWidget):
         self.report_box.setMaximumHeight(90)
         bl.addWidget(self.report_box)
         split.addWidget(batch)
+        # the before/after view is the main thing; the batch part only needs room for its thumbnails
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([560, 260])
 
     def _path_row(self, placeholder: str, slot):
         w = QWidget(self)
@@ -258,6 +267,7 @@ class StylizePanel(QWidget):
         if not Path(path).is_file():
             return False
         self._image_path = str(path)
+        self.run_btn.setEnabled(True)
         self.restyle()
         return True
 

@@ -92,8 +92,11 @@ def test_single_image_preview_result_and_export(qtbot, panel, tmp_path):
     rng = np.random.default_rng(1)
     src = tmp_path / "one.png"
     Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(src)
+    assert not panel.run_btn.isEnabled()  # nothing to stylize yet
+    assert panel.view.placeholder()  # the empty view says what to do
     with qtbot.waitSignal(panel.image_finished, timeout=60000) as sig:
         assert panel.open_image(str(src))
+    assert panel.run_btn.isEnabled()
     res = sig.args[0]
     assert res["image"].shape == (40, 56, 3)
     assert panel.result_image is res["image"] and panel.export_btn.isEnabled()

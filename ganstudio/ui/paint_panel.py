@@ -177,10 +177,15 @@ class PaintPanel(QWidget):
         self.full_button = QPushButton("Render full size")
         self.full_button.setToolTip("Render the label map at its own size (rounded to the model's multiple)")
         self.full_button.clicked.connect(self.render_full)
+        self.full_button.setEnabled(False)  # until a model is ready
         export_map = QPushButton("Export label map…")
+        export_map.setToolTip("The label map as an indexed PNG with the palette (Ctrl+E; the result is saved beside it)")
         export_map.clicked.connect(self.export)
-        export_result = QPushButton("Export result…")
-        export_result.clicked.connect(self._export_result_dialog)
+        self.export_result_button = QPushButton("Export result…")
+        self.export_result_button.setToolTip("The generated image")
+        self.export_result_button.setEnabled(False)  # until something is rendered
+        self.export_result_button.clicked.connect(self._export_result_dialog)
+        export_result = self.export_result_button
 
         form = QFormLayout()
         form.addRow("Brush size", self.brush_size)
@@ -212,6 +217,9 @@ class PaintPanel(QWidget):
         right.setStretchFactor(1, 1)
         right.setSizes([360, 300])
         self.result_view.setMinimumHeight(160)
+        if hasattr(self.result_view, "set_placeholder"):
+            self.result_view.set_placeholder("The generated image appears here. Choose a SPADE model above "
+                                             "(or Open checkpoint…), then paint labels on the canvas.")
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
@@ -308,6 +316,7 @@ class PaintPanel(QWidget):
         self._apply_palette(pal, n_labels=n, allow_dontcare=bool(d["contain_dontcare_label"]))
         self.seed.setEnabled(bool(d.get("use_vae")))
         self.instances.setEnabled(bool(d.get("use_instance")))
+        self.full_button.setEnabled(True)
         h, w = d["native_size"]
         if not self._touched or self.canvas.label_map.max(initial=0) >= n:
             self._new_map(int(h), int(w))
@@ -369,6 +378,7 @@ class PaintPanel(QWidget):
 
     def _show_result(self, image: np.ndarray) -> None:
         self.last_result = image
+        self.export_result_button.setEnabled(True)
         self.canvas.set_result(image)
         if hasattr(self.result_view, "set_image"):
             self.result_view.set_image(image, keep_view=self.result_view.has_image())

@@ -193,3 +193,15 @@ def test_status_bar_text_cleared_after_the_last_render(qtbot, panel):
     _idle(qtbot, panel)
     assert "rendering…" in states
     assert states[-1] == ""  # the window's "Paint: rendering…" must not stay after the result is shown
+
+
+def test_buttons_that_cannot_work_start_disabled(qtbot, model_path):
+    p = PaintPanel()
+    qtbot.addWidget(p)
+    assert not p.full_button.isEnabled() and not p.export_result_button.isEnabled()
+    assert p.result_view.placeholder()  # the empty result view says what to do
+    with qtbot.waitSignal(p.rendered, timeout=30000):
+        p.set_model(str(model_path))
+    assert p.full_button.isEnabled() and p.export_result_button.isEnabled()
+    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+    p.shutdown()

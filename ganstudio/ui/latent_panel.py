@@ -327,6 +327,7 @@ class LatentPanel(QWidget):
         split.addWidget(self.tabs)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 2)
+        split.setSizes([440, 840])  # room for 96 px seed tiles at 1280 wide
 
     def _build_edit_tab(self) -> QWidget:
         w = QWidget(self)
@@ -524,6 +525,8 @@ class LatentPanel(QWidget):
         if not path:
             return
         self.model_edit.setText(path)
+        self.model_edit.setToolTip(path)
+        self.model_edit.setCursorPosition(len(path))  # the file name, not the start of a long folder path
         self._set_status("loading model…")
         self._run(f"{LAT}:describe_model", {"model": path}, lambda info: self._on_model(path, info), "loading model")
 

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 IMPORT_TARGET = "ganstudio.engines.library_jobs:import_checkpoint"
 DOWNLOAD_TARGET = "ganstudio.engines.library_jobs:download_model"
 COLUMNS = ("ID", "Task", "Architecture", "Size", "License", "Present")
+NO_SELECTION = ("Select a model to see its description, where its file is or where to get it. "
+                "Import checkpoint… adds a file of your own to the library.")
 CHECKPOINT_FILTER = ("Checkpoints (*.pth *.pt *.ckpt *.pkl *.safetensors *.bin *.param);;All files (*)")
 
 
@@ -77,7 +79,7 @@ class ModelManagerDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._on_selection)
         layout.addWidget(self.table, 1)
 
-        self.details = QLabel("", self)
+        self.details = QLabel(NO_SELECTION, self)
         self.details.setWordWrap(True)
         self.details.setObjectName("modelDetails")
         layout.addWidget(self.details)
@@ -96,6 +98,8 @@ class ModelManagerDialog(QDialog):
 
         buttons = QHBoxLayout()
         self.import_button = QPushButton("Import checkpoint…", self)
+        self.import_button.setToolTip("Copy a checkpoint into your library (its architecture is recognised "
+                                      "and its sha256 recorded)")
         self.import_button.clicked.connect(lambda: self.import_checkpoint())
         self.download_button = QPushButton("Download", self)
         self.download_button.clicked.connect(lambda: self.download())
@@ -164,7 +168,7 @@ class ModelManagerDialog(QDialog):
     def _on_selection(self) -> None:
         row = self.selected_row()
         if row is None:
-            self.details.setText("")
+            self.details.setText(NO_SELECTION)
         else:
             where = row["path"] or (row["url"] and f"download from {row['url']}") or "not present"
             text = row.get("description") or ""

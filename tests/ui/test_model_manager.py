@@ -181,3 +181,12 @@ def test_open_library_folder_opens_the_user_library(dialog, store, monkeypatch):
     monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url.toLocalFile()) or True))
     dialog.folder_button.click()
     assert opened == [str(store["home"] / "data" / "models")]
+
+
+def test_details_say_what_to_do_without_a_selection(qtbot):
+    from ganstudio.ui.model_manager import ModelManagerDialog
+
+    d = ModelManagerDialog()
+    qtbot.addWidget(d)
+    d.table.clearSelection()
+    assert "Select a model" in d.details.text()

@@ -162,6 +162,8 @@ class ModelManagerDialog(QDialog):
         for r in range(self.table.rowCount()):
             if self.table.item(r, 0).text() == model_id:
                 self.table.selectRow(r)
+                # centred: the details line grows with the selection and shrinks the table afterwards
+                self.table.scrollToItem(self.table.item(r, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
                 return True
         return False
 

@@ -170,6 +170,7 @@ class PaintCanvas(QWidget):
         self._panning: Optional[QPointF] = None
         self._space = False
         self._hover_px: Optional[tuple[int, int]] = None
+        self.hint = ""  # what to do, drawn over an untouched canvas (the panel sets and clears it)
         self._refresh_label_image()
 
     # ------------------------------------------------------------------------------- document API
@@ -565,7 +566,25 @@ class PaintCanvas(QWidget):
             p.drawEllipse(c, r + 1, r + 1)
             p.setPen(QPen(QColor(255, 255, 255, 220), 1))
             p.drawEllipse(c, r, r)
+        if self.hint:
+            self._draw_hint(p)
         p.end()
+
+    def set_hint(self, text: str) -> None:
+        """A short instruction drawn in the middle of the canvas ("" hides it)."""
+        self.hint = text
+        self.update()
+
+    def _draw_hint(self, p: QPainter) -> None:
+        fm = p.fontMetrics()
+        area = self.rect().adjusted(24, 24, -24, -24)
+        flags = int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap)
+        box = fm.boundingRect(area, flags, self.hint).adjusted(-12, -8, 12, 8)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 170))
+        p.drawRoundedRect(QRectF(box), 6, 6)
+        p.setPen(QColor(235, 235, 235))
+        p.drawText(area, flags, self.hint)
 
     def label_image(self) -> Optional[QImage]:
         return self._label_image

@@ -50,6 +50,10 @@ DEBOUNCE_MS = 40  # renders start only when a stroke ends; this just merges quic
 TOOL_TEXT = {"brush": "Brush (B)", "eraser": "Eraser (E)", "fill": "Fill (G)", "line": "Line (L)",
              "rect": "Rectangle (R)", "polygon": "Polygon (P): click points, double-click / Enter to fill",
              "eyedropper": "Eyedropper (I)", "pan": "Pan (H; or middle button / space + drag)"}
+HINT_NO_MODEL = ("Choose a SPADE model above (or Open checkpoint…).\nThen pick a label on the right and paint "
+                 "here: B brush, R rectangle, G fill, P polygon.")
+HINT_PAINT = ("Pick a label on the right and paint here:\nB brush · R rectangle · G fill · P polygon.\n"
+              "The result follows every stroke.")
 TOOL_KEYS = {"brush": "B", "eraser": "E", "fill": "G", "line": "L", "rect": "R", "polygon": "P",
              "eyedropper": "I", "pan": "H"}
 
@@ -148,6 +152,7 @@ class PaintPanel(QWidget):
         self.seed.setToolTip("Style seed (models with a latent / VAE only; the public SPADE models are "
                              "deterministic)")
         self.seed.valueChanged.connect(lambda _v: self.request_render())
+        self.seed.setEnabled(False)  # the model says whether it takes a style seed
         self.instances = QCheckBox("Stroke = instance")
         self.instances.setToolTip("For models with an instance-edge channel (COCO-Stuff, Cityscapes): every stroke "
                                   "or shape is its own object, so touching objects of one label stay apart.\n"
@@ -401,12 +406,14 @@ class PaintPanel(QWidget):
         finally:
             self._quiet = False
         self._touched = False
+        self.canvas.set_hint(HINT_NO_MODEL if self.info is None else HINT_PAINT)
 
     @Slot()
     def _on_map_changed(self) -> None:
         if self._quiet:
             return
         self._touched = True
+        self.canvas.set_hint("")
         self.request_render()
 
     @Slot(int)
@@ -449,6 +456,7 @@ class PaintPanel(QWidget):
             self._quiet = False
         self.canvas.fit()
         self._touched = True
+        self.canvas.set_hint("")
         msgs = "; ".join(res.get("messages") or [])
         h, w = res["label_map"].shape
         self._say(f"Opened {name} ({res['kind']}, {w}×{h}){': ' + msgs if msgs else ''}")

@@ -204,3 +204,16 @@ def test_strokes_paint_new_instances_and_undo_restores_them(qtbot, canvas):
     assert int(canvas.instance_map[10, 6]) == a and int(canvas.instance_map[10, 8]) == 0
     canvas.undo_stack.redo()
     assert int(canvas.instance_map[10, 6]) == b and int(canvas.instance_map[10, 8]) == b
+
+
+def test_hint_is_drawn_and_hidden(qtbot):
+    c = PaintCanvas()
+    qtbot.addWidget(c)
+    c.resize(400, 300)
+    c.new_map(64, 64, 0)
+    plain = c.grab().toImage()
+    c.set_hint("Pick a label and paint here")
+    with_hint = c.grab().toImage()
+    assert with_hint != plain
+    c.set_hint("")
+    assert c.grab().toImage() == plain

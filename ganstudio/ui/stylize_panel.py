@@ -124,6 +124,7 @@ class StylizePanel(QWidget):
         self.export_btn.setEnabled(False)
         self.export_btn.clicked.connect(lambda: self.export())
         self.single_status = QLabel("Open a photo to stylize it.", self)
+        self.single_status.setWordWrap(True)  # errors name the download address: wrap, never clip
         for w in (self.open_btn, self.run_btn, self.export_btn):
             row.addWidget(w)
         row.addWidget(self.single_status, 1)

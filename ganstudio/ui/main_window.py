@@ -82,6 +82,14 @@ NOT_LANDED = {
     "Train": "Training lands in a later release.",
 }
 
+TAB_TIPS = {
+    "Latent": "Sample, blend and edit StyleGAN2 / DCGAN generators: seed grid, interpolation, directions",
+    "Paint": "Paint a semantic layout; SPADE turns it into an image as you go",
+    "Stylize": "CycleGAN / pix2pix style transfer, one photo or whole folders",
+    "Upscale": "Real-ESRGAN / ESRGAN super-resolution, one image or whole folders",
+    "Train": "Training lands in a later release",
+}
+
 SYSINFO_TARGET = "ganstudio.engines.sysinfo:system_info"
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
@@ -139,7 +147,8 @@ class MainWindow(QMainWindow):
             panel, state = load_panel(title, module, cls_name)
             self.panels[title] = panel
             self.panel_status[title] = state
-            self.tabs.addTab(panel, title)
+            index = self.tabs.addTab(panel, title)
+            self.tabs.setTabToolTip(index, f"{TAB_TIPS.get(title, title)} (Ctrl+{index + 1})")
             signal = getattr(panel, "job_state", None)
             if signal is not None and hasattr(signal, "connect"):
                 signal.connect(lambda text, t=title: self._on_panel_job_state(t, text))
@@ -176,6 +185,12 @@ class MainWindow(QMainWindow):
         self.model_manager_action = self._action(models_menu, "&Model manager…", None, self.open_model_manager)
 
         view_menu = mb.addMenu("&View")
+        self.tab_actions: list[QAction] = []
+        for i, (title, _m, _c) in enumerate(TABS[:9]):  # Ctrl+1 … Ctrl+9 go to a tab
+            act = self._action(view_menu, f"&{i + 1} {title}", f"Ctrl+{i + 1}",
+                               lambda i=i: self.tabs.setCurrentIndex(i))
+            self.tab_actions.append(act)
+        view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}

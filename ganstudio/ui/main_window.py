@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
             self.panels[title] = panel
             self.panel_status[title] = state
             index = self.tabs.addTab(panel, title)
-            self.tabs.setTabToolTip(index, f"{TAB_TIPS.get(title, title)} (Ctrl+{index + 1})")
+            self.tabs.setTabToolTip(index, f"{TAB_TIPS.get(title, title)} (Alt+{index + 1})")
             signal = getattr(panel, "job_state", None)
             if signal is not None and hasattr(signal, "connect"):
                 signal.connect(lambda text, t=title: self._on_panel_job_state(t, text))
@@ -186,8 +186,9 @@ class MainWindow(QMainWindow):
 
         view_menu = mb.addMenu("&View")
         self.tab_actions: list[QAction] = []
-        for i, (title, _m, _c) in enumerate(TABS[:9]):  # Ctrl+1 … Ctrl+9 go to a tab
-            act = self._action(view_menu, f"&{i + 1} {title}", f"Ctrl+{i + 1}",
+        # Alt+1 … Alt+9 go to a tab (Ctrl+digits belong to the image views: Ctrl+0 fit, Ctrl+1 actual size)
+        for i, (title, _m, _c) in enumerate(TABS[:9]):
+            act = self._action(view_menu, f"&{i + 1} {title}", f"Alt+{i + 1}",
                                lambda i=i: self.tabs.setCurrentIndex(i))
             self.tab_actions.append(act)
         view_menu.addSeparator()

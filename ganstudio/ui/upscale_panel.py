@@ -112,6 +112,8 @@ class UpscalePanel(QWidget):
         self.model_combo = QComboBox()
         for name, label, scale in MODELS:
             self.model_combo.addItem(label, (name, scale))
+        for entry_id, label, scale in self._library_models():
+            self.model_combo.addItem(label, (entry_id, scale))
         self.model_combo.addItem("Other model file…", ("__browse__", 0))
         self.model_combo.activated.connect(self._model_activated)
         self.model_combo.currentIndexChanged.connect(self._model_changed)
@@ -245,12 +247,43 @@ class UpscalePanel(QWidget):
         self.before_view.fit()
 
     # ------------------------------------------------------------------------------------------ models
+    @staticmethod
+    def _library_models() -> list[tuple[str, str, int]]:
+        """Upscale models of the manifest / user library that are on disk, other than the bundled five
+        (which the list above names): e.g. a downloaded RealESRGAN_x4plus.pth or an imported file."""
+        try:
+            from ganstudio.core.manifest import entry_path, load_manifest
+
+            found = []
+            for e in load_manifest():
+                if e.task != "upscale" or e.package_resource or entry_path(e) is None:
+                    continue
+                scale = int(e.arch_kwargs.get("scale") or e.arch_kwargs.get("upscale") or 0)
+                found.append((e.id, e.id if not scale else f"{e.id} (x{scale})", scale))
+            return found
+        except Exception:  # a broken user manifest must not take the tab down
+            log.exception("could not list the library's upscale models")
+            return []
+
     def current_model(self) -> str:
         return self.model_combo.currentData()[0]
 
+    def _model_index(self, name: str) -> int:
+        for i in range(self.model_combo.count()):
+            if self.model_combo.itemData(i)[0] == name:
+                return i
+        return -1
+
+    def select_model(self, name: str) -> bool:
+        """Select a listed model by its engine name, manifest id or path."""
+        idx = self._model_index(str(name))
+        if idx >= 0:
+            self.model_combo.setCurrentIndex(idx)
+        return idx >= 0
+
     def add_model_path(self, path: str) -> None:
         """Add a user's RRDBNet / ESRGAN / Real-ESRGAN / SRVGG file to the list and select it."""
-        idx = self.model_combo.findData((str(path), 0))
+        idx = self._model_index(str(path))
         if idx < 0:
             idx = self.model_combo.count() - 1  # before "Other model file…"
             self.model_combo.insertItem(idx, Path(path).name, (str(path), 0))

@@ -126,3 +126,21 @@ def test_batch_reports_failures_and_finishes_the_rest(qtbot, panel, tmp_path):
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=WAIT)
     panel.out_edit.setText(str(src))
     assert not panel.start_batch()  # output == input is refused
+
+
+def test_library_upscale_models_are_offered_and_run(qtbot, tiny_model, photo_file, tmp_path, monkeypatch):
+    from ganstudio.core import library
+
+    monkeypatch.setenv("GANSTUDIO_HOME", str(tmp_path / "home"))
+    entry = library.import_checkpoint(tiny_model, lambda _p: {"arch": "rrdbnet", "arch_kwargs": {"scale": 4}},
+                                      task="upscale", model_id="user.tiny_sr")
+    p = UpscalePanel()
+    qtbot.addWidget(p)
+    assert p.select_model("user.tiny_sr")
+    assert p.current_model() == entry.id and p.scale_spin.value() == 4.0
+    _open(qtbot, p, photo_file)
+    with qtbot.waitSignal(p.upscale_finished, timeout=WAIT) as blocker:
+        assert p.upscale()
+    assert blocker.args[0].image.pixels.shape == (80, 96, 3)
+    qtbot.waitUntil(lambda: not p.is_busy(), timeout=WAIT)
+    p.shutdown()

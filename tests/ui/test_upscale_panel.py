@@ -144,3 +144,31 @@ def test_library_upscale_models_are_offered_and_run(qtbot, tiny_model, photo_fil
     assert blocker.args[0].image.pixels.shape == (80, 96, 3)
     qtbot.waitUntil(lambda: not p.is_busy(), timeout=WAIT)
     p.shutdown()
+
+
+def test_dropping_an_image_opens_it(qtbot, panel, photo_file):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo_file))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(panel.image_loaded, timeout=WAIT) as blocker:
+        panel.dropEvent(event)
+    assert blocker.args[0] == str(photo_file)
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=WAIT)
+
+
+def test_batch_can_be_cancelled(qtbot, panel, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src / "a.png")
+    panel.open_folder(str(src))
+    assert panel.start_batch()
+    handle = panel._jobs["batch"]
+    assert panel.batch_cancel_btn.isEnabled()
+    with qtbot.waitSignal(handle.worker.cancelled, timeout=WAIT):
+        panel.cancel_batch()
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=WAIT)
+    assert "cancelled" in panel.batch_status.text().lower() and panel.batch_btn.isEnabled()

@@ -283,11 +283,15 @@ def _detect_patchgan(sd) -> dict | None:
     if len(convs) < 3 or _shape(sd, f"model.{convs[-1]}.weight")[0] != 1:
         return None
     norm = "batch" if f"model.{convs[1] + 1}.weight" in sd else "instance"
-    return {"arch": "patchgan", "input_nc": w[1], "ndf": w[0], "n_layers": len(convs) - 2, "norm": norm}
+    return {"arch": "patchgan", "role": "discriminator", "input_nc": w[1], "ndf": w[0],
+            "n_layers": len(convs) - 2, "norm": norm}
 
 
 def detect(state_dict: Mapping[str, torch.Tensor]) -> dict | None:
-    """Hyperparameters (``arch`` = "resnet" | "unet" | "patchgan", channels, ngf/ndf, depth, norm)."""
+    """Hyperparameters (``arch`` = "resnet" | "unet" | "patchgan", channels, ngf/ndf, depth, norm).
+
+    A PatchGAN (``latest_net_D.pth``, ``*_net_D_A.pth``) also gets ``role = "discriminator"``, the convention of
+    every family: generator hparams carry no ``role`` key."""
     for fn in (_detect_resnet, _detect_unet, _detect_patchgan):
         hp = fn(state_dict)
         if hp is not None:
@@ -295,7 +299,15 @@ def detect(state_dict: Mapping[str, torch.Tensor]) -> dict | None:
     return None
 
 
-def build(arch: str = "resnet", **hp) -> nn.Module:
+def build(arch: str | None = None, role: str | None = None, **hp) -> nn.Module:
+    """``arch`` "resnet" / "unet" (generators) or "patchgan" (the discriminator; also what ``role =
+    "discriminator"`` builds when no arch is given)."""
+    if role not in (None, "generator", "discriminator"):
+        raise ValueError(f"unknown role {role!r}; expected 'generator' or 'discriminator'")
+    if arch is None:
+        arch = "patchgan" if role == "discriminator" else "resnet"
+    if role is not None and (role == "discriminator") != (arch == "patchgan"):
+        raise ValueError(f"cyclegan arch {arch!r} is not a {role}")
     if arch == "resnet":
         return ResnetGenerator(**hp)
     if arch == "unet":

@@ -162,9 +162,12 @@ _FIRST_LAST = {
 
 
 def detect(sd: Mapping[str, torch.Tensor]) -> dict | None:
+    """RRDBNet hparams from any of the three namings, or, for a Real-ESRGAN / BasicSR ``*_netD.pth``
+    (:class:`UNetDiscriminatorSN`, under ``params``), ``{"role": "discriminator", num_in_ch, num_feat,
+    skip_connection}``. Generators carry no ``role`` key (the convention of every family)."""
     naming = naming_of(sd)
     if naming is None:
-        return None
+        return _detect_unet_discriminator(sd)
     first, dense1, last = _FIRST_LAST[naming]
     if last not in sd:
         return None
@@ -219,8 +222,32 @@ def prepare_state_dict(sd: Mapping[str, torch.Tensor], hparams: dict) -> dict:
     return rename_keys(sd, hparams.get("num_block"))
 
 
-def build(**hparams) -> RRDBNet:
+def build(role: str | None = None, **hparams) -> nn.Module:
+    """RRDBNet, or :class:`UNetDiscriminatorSN` for ``role="discriminator"``."""
+    if role == "discriminator":
+        return UNetDiscriminatorSN(**hparams)
+    if role not in (None, "generator"):
+        raise ValueError(f"unknown role {role!r}; expected 'generator' or 'discriminator'")
     return RRDBNet(**hparams)
+
+
+_UNET_D_SN = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7", "conv8")
+
+
+def _detect_unet_discriminator(sd: Mapping[str, torch.Tensor]) -> dict | None:
+    """UNetDiscriminatorSN keys: conv0 / conv9 plain (weight, bias), conv1..conv8 spectral-normalised
+    (weight_orig, weight_u, weight_v). ``skip_connection`` has no weights: the released models use True."""
+    expected = {"conv0.weight", "conv0.bias", "conv9.weight", "conv9.bias"}
+    expected |= {f"{c}.{s}" for c in _UNET_D_SN for s in ("weight_orig", "weight_u", "weight_v")}
+    if set(sd) != expected:
+        return None
+    w0, w1, w9 = sd["conv0.weight"], sd["conv1.weight_orig"], sd["conv9.weight"]
+    if w0.ndim != 4 or w1.ndim != 4 or w9.ndim != 4 or int(w9.shape[0]) != 1:
+        return None
+    nf = int(w0.shape[0])
+    if tuple(w1.shape) != (2 * nf, nf, 4, 4) or tuple(w0.shape[-2:]) != (3, 3):
+        return None
+    return {"role": "discriminator", "num_in_ch": int(w0.shape[1]), "num_feat": nf, "skip_connection": True}
 
 
 # ------------------------------------------------------------------------------- U-Net discriminator (SN)

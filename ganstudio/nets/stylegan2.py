@@ -256,6 +256,11 @@ class Generator(nn.Module):
     ``channels`` overrides the resolution -> channel table (small models, the parity fixture).
     """
 
+    # channels_last brings nothing on the CPU here (tiny-model check, size 64, 128 channels, 1 thread, median of
+    # 10 interleaved runs: 15.4 ms either way; the input is a latent and the modulated weights are 5-D, so only
+    # the activations change layout), hence False.
+    prefers_channels_last = False
+
     def __init__(self, size: int, style_dim: int = 512, n_mlp: int = 8, channel_multiplier: int = 2,
                  blur_kernel: Sequence[int] = (1, 3, 3, 1), lr_mlp: float = 0.01,
                  channels: Mapping[int, int] | None = None) -> None:

@@ -146,7 +146,8 @@ def test_patchgan_roundtrip_and_shape(tmp_path):
     assert "model.2.weight" in keys and "model.2.bias" not in keys  # no conv bias with batch norm
     assert "model.11.weight" in keys  # final 1-channel conv
     loaded, desc = _load_via_file(tmp_path, d.state_dict())
-    assert desc.hparams == {"arch": "patchgan", "input_nc": 6, "ndf": 8, "n_layers": 3, "norm": "batch"}
+    assert desc.hparams == {"arch": "patchgan", "role": "discriminator", "input_nc": 6, "ndf": 8, "n_layers": 3,
+                            "norm": "batch"}
     x = torch.randn(2, 6, 64, 64)
     with torch.inference_mode():
         out = loaded(x)

@@ -177,10 +177,12 @@ class StylizePanel(QWidget):
         self.cancel_btn.setEnabled(False)
         self.cancel_btn.clicked.connect(self.cancel_batch)
         self.progress = QProgressBar(self)
+        self.progress.setVisible(False)  # an empty bar before any batch looks like a text field
         self.eta_label = QLabel("", self)
         for w in (self.start_btn, self.pause_btn, self.cancel_btn):
             ctl.addWidget(w)
         ctl.addWidget(self.progress, 1)
+        ctl.addStretch(0)
         ctl.addWidget(self.eta_label)
         bl.addLayout(ctl)
         self.grid = QListWidget(self)
@@ -401,6 +403,7 @@ class StylizePanel(QWidget):
         self.last_report = None
         self.report_box.clear()
         self.progress.setValue(0)
+        self.progress.setVisible(True)
         self.eta_label.setText("")
         handle = start_job(EngineJob(f"{ENGINE}:stylize_folder", kw, name="stylize batch"))
         self._batch = handle

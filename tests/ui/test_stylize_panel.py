@@ -47,9 +47,11 @@ def test_batch_fills_thumbnail_grid_and_reports_failures(qtbot, panel, photo_fol
     out = tmp_path / "out"
     assert panel.open_folder(str(root))
     panel.out_edit.setText(str(out))
+    assert panel.progress.isHidden()  # no empty bar before any batch
     with qtbot.waitSignal(panel.batch_finished, timeout=60000) as sig:
         assert panel.start_batch()
         assert not panel.start_btn.isEnabled() and panel.cancel_btn.isEnabled()
+        assert not panel.progress.isHidden()
     report = sig.args[0]
     assert report is not None
     assert panel.grid.count() == len(names)  # one thumbnail per written image

@@ -13,8 +13,9 @@ How the blend works (and why tiled equals untiled):
   overlap)). The outer ``overlap - blend/2`` pixels of every tile are pure context and never
   contribute, so every pixel that *does* contribute has at least that many real neighbours: for a
   network whose receptive field is within it (SRVGG: 18 px) the result equals the untiled one up to
-  float rounding. RRDBNet's influence reaches much further (measured on a photo with x4plus: 48 px of
-  context still leaves ~5/255 at the worst pixel, 64 px ~0.3/255), so callers give it more overlap.
+  float rounding. RRDBNet's influence reaches much further (x4plus on a photo, tile 96: overlap 48
+  leaves up to 9/255 at the worst pixel, 96 gives 1/255; see ``engines.upscale.OVERLAP``), so callers
+  give it more overlap.
 * The weights are separable (row weight x column weight) and normalised per axis, so they sum to
   exactly 1 everywhere without a weight buffer.
 * Tiles run row by row; once a row of tiles is done, every output row above the next row's context

@@ -16,6 +16,12 @@ re-exported under a descriptive name. :func:`build_discriminator` builds one by 
   XPixelGroup/BasicSR ``UNetDiscriminatorSN``, the ``net_d`` of their training (keys ``convN.*``).
 
 Use ``describe_discriminator(kind)`` for the paper, repository and input/output of each kind.
+
+``ganstudio.load_model`` recognises each of them in the files their training code writes (PatchGAN
+``latest_net_D.pth`` / ``*_net_D_A.pth``, SPADE ``latest_net_D.pth``, DCGAN ``netD_epoch_*.pth``, Real-ESRGAN
+``*_netD.pth`` under ``params``, a StyleGAN2 ``d`` state dict): the family's ``detect`` returns hparams with
+``role = "discriminator"`` (generators carry no ``role`` key) and its ``build(**hparams)`` builds the
+discriminator.
 """
 from __future__ import annotations
 

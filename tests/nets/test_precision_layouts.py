@@ -193,10 +193,10 @@ def test_cuda_autocast_is_close(name, dtype):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("name", list(CASES))
-def test_cuda_fp32_channels_last_matches_cpu(name):
+def test_cuda_fp32_channels_last_matches_cpu(name, monkeypatch):
     net, inputs, call = _make(name)
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # true fp32 for the comparison
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     with torch.inference_mode():
         ref = call(net, *inputs)
         net_gpu = _to_channels_last(copy.deepcopy(net).cuda())

@@ -236,6 +236,9 @@ class StylizePanel(QWidget):
                 continue
             present = entry_path(e) is not None or bool((e.extra or {}).get("files"))
             present_first.append((not present, e.id, e.description))
+        if not any(not missing for missing, _i, _d in present_first):
+            # nothing usable yet: do not preselect a model that is not there (opening a photo would just fail)
+            self.model_combo.addItem("(no model yet: Model file… or Models > Model manager)", None)
         for missing, mid, desc in sorted(present_first):
             self.model_combo.addItem(mid + ("  (not downloaded)" if missing else ""), mid)
             self.model_combo.setItemData(self.model_combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)

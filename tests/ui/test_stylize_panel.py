@@ -110,3 +110,13 @@ def test_single_image_preview_result_and_export(qtbot, panel, tmp_path):
     handle.wait()
     np.testing.assert_array_equal(np.asarray(Image.open(target)), res["image"])
     assert not panel.open_image(str(tmp_path / "missing.png"))
+
+
+def test_no_downloaded_model_is_not_preselected(qtbot, tmp_path):
+    p = StylizePanel()
+    qtbot.addWidget(p)
+    assert p.current_model() is None  # not "apple2orange (not downloaded)", which could only fail
+    src = tmp_path / "one.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(src)
+    assert p.open_image(str(src))
+    assert "Choose a model first" in p.single_status.text() and not p.is_busy()

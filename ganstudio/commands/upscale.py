@@ -58,7 +58,8 @@ def _run(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    bar = tqdm(total=0, unit="img", dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.2f}/{total_fmt} {postfix}")
+    bar = tqdm(total=0, unit="img", dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n:.2f}/{total_fmt} images [{elapsed}]{postfix}")
 
     def on_progress(p):
         bar.total = max(int(p.total), 1)

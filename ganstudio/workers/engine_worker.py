@@ -190,6 +190,7 @@ class LatestOnlyRunner(QObject):
     result = Signal(int, object)  # request id, engine result
     failed = Signal(int, str)
     started = Signal(int)
+    idle = Signal()  # the last job ended and nothing is pending: a status line can say "ready"
 
     def __init__(self, debounce_ms: int = 40, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -240,6 +241,8 @@ class LatestOnlyRunner(QObject):
         self._running = None
         if self._pending is not None:
             self._start_pending()
+        else:
+            self.idle.emit()
 
     def shutdown(self) -> None:
         self._timer.stop()

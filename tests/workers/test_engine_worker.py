@@ -189,3 +189,20 @@ def test_finished_jobs_are_freed(qtbot):
     active_jobs()
     gc.collect()
     assert [r() for r in refs] == [None, None, None]
+
+
+def test_latest_only_runner_emits_idle_once_after_the_newest_job(qtbot):
+    """`idle` fires when the last job has ended and nothing is pending, not after each stale job."""
+    from ganstudio.workers.engine_worker import EngineJob, LatestOnlyRunner
+
+    runner = LatestOnlyRunner(debounce_ms=5)
+    idles = []
+    results = []
+    runner.idle.connect(lambda: idles.append(True))
+    runner.result.connect(lambda rid, res: results.append(rid))
+    with qtbot.waitSignal(runner.idle, timeout=10000):
+        for _ in range(3):
+            runner.submit(EngineJob(f"{FAKE}:plain", {"x": 1}))
+    assert not runner.is_busy()
+    assert idles == [True]
+    assert results and results[-1] == 3  # the newest request id is the one that ran last

@@ -2,7 +2,8 @@
 
 Entry points (torch, no Qt; the GUI calls them through EngineJob strings):
     describe_model(model, overrides=None) -> dict           what the canvas needs: labels, palette, sizes
-    render(label_map, instance_map=None, model=..., seed=0, size=None) -> (H, W, 3) uint8
+    render(label_map, instance_map=None, model=..., seed=0, size=None, scale=1.0) -> (H, W, 3) uint8
+    render_size(shape, info, size, scale) -> (H, W)         the size render() will use
     synth(inputs, output, model, seed=0, ...)                generator for the CLI: Progress per file
 and, re-exported from ganstudio.core.palettes (plain numpy, also used by the canvas directly):
     read_label_map, write_label_map, photo_to_label_map, LabelMapError.
@@ -17,12 +18,24 @@ dontcare slot, one-hot, instance-edge channel last. A painted layout has no inst
 takes instance edges and none are given, the label map itself serves as the instance map (an edge at every
 label boundary) — the same choice the GauGAN demo makes for painted input.
 Output as tensor2im: (x + 1) / 2 · 255, clipped, truncated to uint8.
+
+Live preview (the paint panel): SPADE is fully convolutional in the label map — ``nets.spade`` derives the
+latent grid from the input size (sh = H / 2^L, sw = W / 2^L) — so the same network renders a smaller label
+map to a smaller image. The panel renders ``size="fit", scale=0.5`` while the user paints (a quarter of the
+pixels: a 256×256 model previews at 128×128), then ``size="fit"`` at full resolution once they pause; the
+label map is always downsampled with nearest (labels are categorical). VAE models (fixed latent grid) ignore
+``scale``. The CLI renders at the model's native size (``size=None``), unchanged.
+
+CPU threads: torch's intra-op thread count is process-wide (worker threads inherit the count set anywhere
+in the process); this engine never changes it (``engines.device.set_cpu_threads`` is the one place).
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
@@ -223,12 +236,50 @@ def _autocast(device, precision: str):
     return autocast(torch.device(device), precision)
 
 
+def render_size(shape: tuple, info: PaintModelInfo, size: str | tuple | None = None,
+                scale: float = 1.0) -> tuple[int, int]:
+    """The (H, W) that :func:`render` uses for a label map of ``shape`` (see there for ``size``), each side
+    times ``scale``, rounded to the model's multiple (at least one multiple). VAE models have a fixed latent
+    grid: "fit" gives their native size whatever the scale."""
+    h, w = int(shape[0]), int(shape[1])
+    if size is None or size == "native":
+        th, tw = info.native_size
+    elif size == "full":
+        th, tw = h, w
+    elif size == "fit":
+        if info.use_vae:
+            return tuple(info.native_size)
+        nh, nw = info.native_size
+        f = min(1.0, math.sqrt((nh * nw) / max(1, h * w)))  # never more pixels than the model's own size
+        th, tw = h * f, w * f
+    else:
+        th, tw = float(size[0]), float(size[1])
+    return _round_size(th * scale, tw * scale, info.size_multiple)
+
+
+@contextmanager
+def _cancellable(net: torch.nn.Module, cancel: CancelToken | None):
+    """Check ``cancel`` before each top-level block of the forward pass, so a stale full-resolution render
+    stops within one block instead of running to the end (the panel cancels it when the user paints on)."""
+    if cancel is None:
+        yield
+        return
+    hooks = [m.register_forward_pre_hook(lambda _m, _a: cancel.check()) for m in net.children()]
+    try:
+        yield
+    finally:
+        for hk in hooks:
+            hk.remove()
+
+
 def render(label_map: np.ndarray, instance_map: np.ndarray | None = None, model=None, seed: int = 0,
            size: str | tuple | None = None, device: str = "cpu", precision: str = "fp32",
-           overrides: dict | None = None, channels_last: bool | None = None,
+           overrides: dict | None = None, channels_last: bool | None = None, scale: float = 1.0,
            cancel: CancelToken | None = None) -> np.ndarray:
     """Render one label map. ``size``: None / "native" = the model's own output size (256×256 for ade20k/coco,
-    256×512 for cityscapes), "full" = the label map's size rounded to the model's multiple, or (H, W).
+    256×512 for cityscapes), "full" = the label map's size rounded to the model's multiple, "fit" = the label
+    map's aspect with at most the model's native pixel count (never upscaled), or (H, W).
+    ``scale`` multiplies each side (the live preview uses 0.5); the label map is resized with nearest.
     ``seed`` draws z for VAE models; the public models are deterministic and ignore it.
     ``channels_last`` (default: on for the CPU) runs the convolutions in NHWC layout.
     Returns (H, W, 3) uint8 RGB at the render size."""
@@ -237,12 +288,7 @@ def render(label_map: np.ndarray, instance_map: np.ndarray | None = None, model=
     device = _device(device)
     net, info = load_paint_model(model, device=device, overrides=overrides)
     lm = np.asarray(label_map)
-    if size is None or size == "native":
-        hw = info.native_size
-    elif size == "full":
-        hw = _round_size(lm.shape[0], lm.shape[1], info.size_multiple)
-    else:
-        hw = _round_size(int(size[0]), int(size[1]), info.size_multiple)
+    hw = render_size(lm.shape, info, size, scale)
     if cancel is not None:
         cancel.check()
     seg = prepare_semantics(lm, info, hw, instance_map).to(device)
@@ -250,7 +296,7 @@ def render(label_map: np.ndarray, instance_map: np.ndarray | None = None, model=
     if info.use_vae:
         g = torch.Generator().manual_seed(int(seed))
         z = torch.randn(1, net.z_dim, generator=g).to(device)
-    with _lock, torch.inference_mode(), _autocast(device, precision):
+    with _lock, torch.inference_mode(), _autocast(device, precision), _cancellable(net, cancel):
         if info.num_upsampling_layers != net.num_upsampling_layers or net.crop_size != info.crop_size \
                 or net.aspect_ratio != info.aspect_ratio:
             net.set_upsampling(info.num_upsampling_layers, info.crop_size, info.aspect_ratio)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, Q
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 MAX_RECENT = 8
+RECENT_ROWS = 5  # the recent list shows at most this many rows (it scrolls beyond)
 
 
 def swatch(rgb, size: int = 14) -> QIcon:
@@ -35,7 +36,8 @@ class LabelPalette(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._rebuild)
         self.recent_list = QListWidget()
-        self.recent_list.setMaximumHeight(120)
+        self.recent_list.setSizeAdjustPolicy(QListWidget.SizeAdjustPolicy.AdjustIgnored)
+        self.recent_list.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.recent_list.setToolTip("Recently used labels")
         self.list = QListWidget()
         for lw in (self.recent_list, self.list):
@@ -81,7 +83,17 @@ class LabelPalette(QWidget):
             self.recent_list.addItem(self._item(i))
         self.recent_label.setVisible(bool(self.recent))
         self.recent_list.setVisible(bool(self.recent))
+        self._fit_recent()
         self._highlight()
+
+    def _fit_recent(self) -> None:
+        """The recent list is as tall as its rows (at most RECENT_ROWS), not a fixed block."""
+        lw = self.recent_list
+        rows = min(lw.count(), RECENT_ROWS)
+        if rows == 0:
+            return
+        row_h = max(lw.sizeHintForRow(0), 1)
+        lw.setFixedHeight(rows * row_h + 2 * lw.frameWidth() + (1 if rows else 0))
 
     def visible_ids(self) -> list[int]:
         return [self.list.item(r).data(ID_ROLE) for r in range(self.list.count())]

@@ -536,7 +536,9 @@ class PaintCanvas(QWidget):
         p.fillRect(self.rect(), self.palette().color(self.backgroundRole()).darker(115))
         h, w = self.label_map.shape
         target = QRectF(self._offset.x(), self._offset.y(), w * self._zoom, h * self._zoom)
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1.0)
+        # smooth when minifying, and for a reduced-resolution live preview stretched over the map
+        smaller = self._result is not None and self._result.width() < w
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1.0 or smaller)
         if self._result is not None:
             p.drawImage(target, self._result)
             p.setOpacity(self.overlay_opacity)

@@ -4,9 +4,14 @@ Left: tools (brush, eraser, fill, line, rectangle, polygon, eyedropper, pan), br
 background label, overlay opacity, seed. Centre: the label-map canvas drawn over the latest result.
 Right: the model's labels (searchable, recent on top) and the result.
 
-Every completed stroke submits one render to a ``LatestOnlyRunner`` (debounced; while one render runs only
-the newest request waits, stale ones are dropped). "Render full size" renders the label map at its own
-size on demand. Engines run through EngineJob strings (``ganstudio.engines.paint``); no torch here.
+Every completed stroke submits one live render to a ``LatestOnlyRunner`` (debounced; while one render runs
+only the newest request waits, stale ones are dropped). The live render is at reduced resolution
+(``live_scale`` per side: a 256×256 model previews at 128×128, a quarter of the work; SPADE is fully
+convolutional, so it is the same network at a smaller size, the label map downsampled with nearest). Once
+the user pauses (``FULL_DELAY_MS`` with no edit, and the live render done) one full-resolution render
+follows automatically; any edit cancels a full render in flight (the engine checks between blocks) and a
+stale one's result is dropped. "Render full size" renders the label map at its own size on demand.
+Engines run through EngineJob strings (``ganstudio.engines.paint``); no torch here.
 """
 from __future__ import annotations
 
@@ -15,8 +20,8 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -47,6 +52,8 @@ log = logging.getLogger(__name__)
 
 ENGINE = "ganstudio.engines.paint"
 DEBOUNCE_MS = 40  # renders start only when a stroke ends; this just merges quick successive strokes
+LIVE_SCALE = 0.5  # live preview side scale while painting (bench/paint.py: 256 -> 128 meets p95 < 150 ms)
+FULL_DELAY_MS = 400  # no edit for this long (and the live render done): render at full resolution
 TOOL_TEXT = {"brush": "Brush (B)", "eraser": "Eraser (E)", "fill": "Fill (G)", "line": "Line (L)",
              "rect": "Rectangle (R)", "polygon": "Polygon (P): click points, double-click / Enter to fill",
              "eyedropper": "Eyedropper (I)", "pan": "Pan (H; or middle button / space + drag)"}
@@ -70,6 +77,8 @@ def _settings():
 class PaintPanel(QWidget):
     job_state = Signal(str)
     rendered = Signal(object)  # the (H, W, 3) uint8 result of a live or full render
+    live_rendered = Signal(object)  # a reduced-resolution live preview
+    full_rendered = Signal(object)  # a full-resolution render (after a pause, or "Render full size")
     model_ready = Signal(dict)
     message = Signal(str)
 
@@ -81,7 +90,23 @@ class PaintPanel(QWidget):
         self.last_result: Optional[np.ndarray] = None
         self.last_message = ""
         self.render_requests = 0
+        self.live_renders = 0  # results shown, by kind
+        self.full_renders = 0
+        self.full_started = 0
+        self.last_result_kind = ""  # "live" | "full"
+        self.last_full_ms: Optional[float] = None
+        self.live_scale = LIVE_SCALE
         self._newest_request = 0  # id of the newest live render asked for
+        self._map_version = 0  # bumped by every edit: a full render of an older map is stale
+        self._full_job: Optional[JobHandle] = None
+        self._full_version = -1
+        self._full_size_kind = "fit"
+        self._full_wanted = False  # the pause came while the live render still ran: full render when idle
+        self._full_clock = QElapsedTimer()
+        self._full_timer = QTimer(self)
+        self._full_timer.setSingleShot(True)
+        self._full_timer.setInterval(FULL_DELAY_MS)
+        self._full_timer.timeout.connect(self._on_pause)
         self._jobs: set[JobHandle] = set()
         self._touched = False  # the user has drawn or imported: a model change keeps the map
         self._quiet = False  # programmatic map changes (new map for a model) are not user edits
@@ -89,6 +114,7 @@ class PaintPanel(QWidget):
         self.runner.result.connect(self._on_rendered)
         self.runner.failed.connect(self._on_render_failed)
         self.runner.started.connect(lambda _id: self.job_state.emit("rendering…"))
+        self.runner.idle.connect(self._on_runner_idle)
 
         self.canvas = PaintCanvas(self)
         self.canvas.label_map_changed.connect(self._on_map_changed)
@@ -332,34 +358,79 @@ class PaintPanel(QWidget):
         self.status.setText(f"{Path(d.get('path') or self.model).name}: {d['label_nc']} labels"
                             f"{' + dontcare' if d['contain_dontcare_label'] else ''}"
                             f"{', instance edges' if d['use_instance'] else ''}, {d['num_upsampling_layers']}"
-                            f" upsampling, preview {w}×{h}")
+                            f" upsampling, {w}×{h} (live preview at {round(self.live_scale * 100)}%, full size when you pause)")
         self.model_ready.emit(d)
         self.request_render()
 
     # ------------------------------------------------------------------------------------ render
+    def _render_kwargs(self, size, scale: float = 1.0) -> dict:
+        s = _settings()
+        return {"label_map": self.canvas.label_map.copy(), "instance_map": self._instance_map(),
+                "model": self.model, "seed": int(self.seed.value()), "size": size, "scale": float(scale),
+                "device": s.device if s else "cpu", "precision": s.precision if s else "fp32",
+                "overrides": self.overrides}
+
     def request_render(self) -> Optional[int]:
-        """Queue a live render of the current label map (debounced; the newest request wins)."""
+        """Queue a live render of the current label map (debounced; the newest request wins) at
+        ``live_scale``; a full-resolution render follows once the user pauses."""
         if not self.model or self.info is None:
             return None
-        s = _settings()
         self.render_requests += 1
-        job = EngineJob(f"{ENGINE}:render", {
-            "label_map": self.canvas.label_map.copy(), "instance_map": self._instance_map(), "model": self.model,
-            "seed": int(self.seed.value()), "size": None, "device": s.device if s else "cpu",
-            "precision": s.precision if s else "fp32", "overrides": self.overrides}, name="paint: preview")
+        self._map_version += 1
+        self._cancel_full()  # the map changed: a full render in flight is stale
+        job = EngineJob(f"{ENGINE}:render", self._render_kwargs("fit", self.live_scale), name="paint: preview")
         self._newest_request = self.runner.submit(job)
+        self._full_wanted = False
+        if self.live_scale < 1.0:
+            self._full_timer.start()  # (re)start: the full render waits for a pause
+        else:
+            self._full_timer.stop()
         return self._newest_request
 
     def render_full(self) -> Optional[JobHandle]:
+        """On demand: the label map at its own size (rounded to the model's multiple)."""
         if not self.model or self.info is None:
             self._say("Choose a model first.")
             return None
-        s = _settings()
-        self.job_state.emit("full-size render…")
-        return self._start(EngineJob(f"{ENGINE}:render", {
-            "label_map": self.canvas.label_map.copy(), "instance_map": self._instance_map(), "model": self.model,
-            "seed": int(self.seed.value()), "size": "full", "device": s.device if s else "cpu", "precision": s.precision if s else "fp32",
-            "overrides": self.overrides}, name="paint: full render"), self._on_full_result, self._on_full_failed)
+        self._full_timer.stop()
+        self._full_wanted = False
+        return self._start_full("full")
+
+    def _start_full(self, size) -> JobHandle:
+        self._cancel_full()
+        self.full_started += 1
+        self._full_version = self._map_version
+        self._full_size_kind = size
+        self.job_state.emit("rendering full size…")
+        self._full_clock.start()
+        self._full_job = self._start(EngineJob(f"{ENGINE}:render", self._render_kwargs(size),
+                                               name="paint: full render"), self._on_full_result, self._on_full_failed)
+        return self._full_job
+
+    def _cancel_full(self) -> None:
+        if self._full_job is not None:
+            self._full_job.cancel()
+            self._full_job = None
+
+    @Slot()
+    def _on_pause(self) -> None:
+        """FULL_DELAY_MS without an edit: the full-resolution render, once the live one has ended."""
+        if self.runner.is_busy():
+            self._full_wanted = True  # started from _on_runner_idle
+        else:
+            self._start_full("fit")
+
+    @Slot()
+    def _on_runner_idle(self) -> None:
+        if self._full_wanted:
+            self._full_wanted = False
+            self._start_full("fit")
+        elif self._full_job is None:
+            self.job_state.emit("")
+
+    def is_idle(self) -> bool:
+        """Nothing rendering and nothing scheduled (tests, benchmarks)."""
+        return not (self.runner.is_busy() or self._jobs or self._full_timer.isActive() or self._full_wanted)
 
     def _instance_map(self) -> Optional[np.ndarray]:
         """The painted instances when asked for (and the model takes them); None = label boundaries."""
@@ -369,29 +440,51 @@ class PaintPanel(QWidget):
 
     @Slot(int, object)
     def _on_rendered(self, req_id: int, image) -> None:
-        self._show_result(image)
-        # the runner still counts itself busy until the job's thread ends (after this result), so ask
-        # instead whether this was the newest request: then nothing else is waiting
-        if req_id >= self._newest_request:
-            self.job_state.emit("")
+        self.live_renders += 1
+        self._show_result(image, "live")
+        self.live_rendered.emit(image)
 
     @Slot(object)
     def _on_full_result(self, image) -> None:
-        self._show_result(image)
-        self._say(f"Full-size render: {image.shape[1]}×{image.shape[0]}")
+        sender = self.sender()
+        current = self._full_job is not None and (sender is None or sender is self._full_job.worker)
+        if not current or self._full_version != self._map_version:
+            return  # cancelled / the map changed since it started: a newer live preview is (or will be) shown
+        on_demand = self._full_size_kind == "full"
+        self._full_job = None
+        self.full_renders += 1
+        self.last_full_ms = float(self._full_clock.elapsed())
+        self._show_result(image, "full")
+        if on_demand:  # an automatic one does not overwrite the status (import warnings stay readable)
+            self._say(f"Full-size render: {image.shape[1]}×{image.shape[0]}")
+        self.full_rendered.emit(image)
         self.job_state.emit("")
 
-    def _show_result(self, image: np.ndarray) -> None:
+    def _show_result(self, image: np.ndarray, kind: str) -> None:
         self.last_result = image
+        self.last_result_kind = kind
         self.export_result_button.setEnabled(True)
         self.canvas.set_result(image)
         if hasattr(self.result_view, "set_image"):
-            self.result_view.set_image(image, keep_view=self.result_view.has_image())
+            shown = image
+            full = getattr(self, "_full_shape", None)
+            if kind == "full":
+                self._full_shape = image.shape[:2]
+            elif full is not None and image.shape[:2] != full and image.shape[0] * full[1] == image.shape[1] * full[0]:
+                # a live preview shown at the full render's size, so the result view keeps its zoom and place
+                h, w = image.shape[:2]
+                q = QImage(np.ascontiguousarray(image).data, w, h, 3 * w, QImage.Format.Format_RGB888)
+                shown = q.scaled(full[1], full[0], Qt.AspectRatioMode.IgnoreAspectRatio,
+                                 Qt.TransformationMode.SmoothTransformation)
+            self.result_view.set_image(shown, keep_view=self.result_view.has_image())
         self.rendered.emit(image)
 
     @Slot(int, str)
-    def _on_render_failed(self, _req_id: int, msg: str) -> None:
+    def _on_render_failed(self, req_id: int, msg: str) -> None:
         self._say(f"Render failed: {msg}")
+        if req_id >= self._newest_request:  # the same map would fail at full size too
+            self._full_timer.stop()
+            self._full_wanted = False
         self.job_state.emit("")
 
     # ------------------------------------------------------------------------------ canvas events
@@ -537,10 +630,13 @@ class PaintPanel(QWidget):
 
     @Slot(str, str)
     def _on_full_failed(self, msg: str, _tb: str) -> None:
+        self._full_job = None
         self._say(f"Full-size render failed: {msg}")
         self.job_state.emit("")
 
     def shutdown(self) -> None:
+        self._full_timer.stop()
+        self._full_wanted = False
         self.runner.shutdown()
         for h in list(self._jobs):
             h.cancel()

@@ -234,3 +234,59 @@ def test_seed_drives_vae_models_only(tmp_path):
     path, _ = make_model(tmp_path)  # the public kind: deterministic, the seed changes nothing
     np.testing.assert_array_equal(paint.render(blobs(), model=str(path), seed=1),
                                   paint.render(blobs(), model=str(path), seed=2))
+
+
+def test_live_preview_is_the_network_on_a_nearest_downsampled_map(tmp_path):
+    """The panel's live preview: size "fit", scale 0.5 -> half each side, the ids downsampled with nearest
+    (PIL NEAREST on a 2x reduction takes the odd rows/columns), then the same network."""
+    path, net = make_model(tmp_path)
+    lm = blobs()
+    lm[:4, :4] = 255
+    got = paint.render(lm, model=str(path), size="fit", scale=0.5)
+    assert got.shape == (32, 32, 3)
+    small = lm[1::2, 1::2]
+    assert set(np.unique(small)) <= set(np.unique(lm))  # categorical: no blended ids
+    np.testing.assert_array_equal(got, direct(net, small))
+    # full resolution ("fit", scale 1) of a native-size map is the native render, the CLI's size
+    np.testing.assert_array_equal(paint.render(lm, model=str(path), size="fit"), direct(net, lm))
+
+
+def test_render_sizes_fit_and_scale(tmp_path):
+    path, _ = make_model(tmp_path)
+    _, info = paint.load_paint_model(str(path))
+    assert paint.render_size((64, 64), info, "fit", 0.5) == (32, 32)
+    assert paint.render_size((256, 256), info, "fit") == (64, 64)  # never more pixels than native 64×64
+    assert paint.render_size((256, 256), info, "fit", 0.5) == (32, 32)
+    # aspect kept at the native pixel count: 64×128 -> 45.3×90.5 -> each side to the multiple 32
+    assert paint.render_size((64, 128), info, "fit") == (32, 96)
+    assert paint.render_size((40, 40), info, "fit") == (32, 32)  # never upscaled past the map
+    assert paint.render_size((20, 20), info, "fit", 0.5) == (32, 32)  # at least one multiple (32)
+    assert paint.render_size((100, 70), info, "full") == (96, 64)
+    assert paint.render(blobs(64, 128), model=str(path), size="fit", scale=0.5).shape == (32, 32, 3)
+
+
+def test_render_cancel_stops_between_blocks_and_removes_its_hooks(tmp_path):
+    from ganstudio.core.progress import Cancelled
+    from ganstudio.engines.model_cache import get_model
+
+    path, _ = make_model(tmp_path)
+    paint.render(blobs(), model=str(path))  # cached module
+    net, _ = get_model(str(path), device="cpu", family="spade")
+    tok = CancelToken()
+    ran = []
+
+    def after_head(*_args):  # returns None: the block's output is kept
+        ran.append("head_0")
+        tok.cancel()
+
+    h1 = net.head_0.register_forward_hook(after_head)
+    h2 = net.up_0.register_forward_hook(lambda *_: ran.append("up_0"))
+    try:
+        with pytest.raises(Cancelled):
+            paint.render(blobs(), model=str(path), cancel=tok)
+    finally:
+        h1.remove()
+        h2.remove()
+    assert ran == ["head_0"]  # cancelled mid-forward: the later blocks never ran
+    assert all(not m._forward_pre_hooks for m in net.modules())
+    paint.render(blobs(), model=str(path), cancel=CancelToken())  # the module still renders

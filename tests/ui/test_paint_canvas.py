@@ -190,6 +190,28 @@ def test_label_palette_search_and_recent(qtbot):
     assert pal.current() == 1
 
 
+def test_recent_labels_list_is_as_tall_as_its_rows_up_to_five(qtbot):
+    pal = LabelPalette()
+    qtbot.addWidget(pal)
+    names = [f"label {i}" for i in range(12)]
+    pal.set_labels(names, [(i * 20, 0, 0) for i in range(12)])
+    pal.resize(240, 600)
+    pal.show()
+    qtbot.waitExposed(pal)
+    pal.select(1)
+    lw = pal.recent_list
+    row = lw.sizeHintForRow(0)
+    assert row > 0 and lw.count() == 1
+    one = lw.height()
+    assert row <= one <= row + 2 * lw.frameWidth() + 2  # one row, not a fixed block
+    assert lw.visualItemRect(lw.item(0)).bottom() < lw.viewport().height()  # the row is fully visible
+    for i in range(2, 9):  # 8 recent labels
+        pal.select(i)
+    assert lw.count() == 8
+    assert lw.height() == one + 4 * row  # capped at five rows; the rest scrolls
+    assert lw.verticalScrollBar().maximum() > 0
+
+
 def test_strokes_paint_new_instances_and_undo_restores_them(qtbot, canvas):
     canvas.set_current_label(2)
     canvas.set_brush_size(3)

@@ -1,4 +1,5 @@
-"""PaintPanel: a small seeded SPADE model, strokes -> debounced renders, import / export."""
+"""PaintPanel: a small seeded SPADE model, strokes -> debounced live renders at half size, then one
+full-resolution render after a pause; import / export."""
 from __future__ import annotations
 
 import json
@@ -32,15 +33,33 @@ def panel(qtbot, model_path):
     p.resize(1000, 700)
     p.show()
     qtbot.waitExposed(p)
-    with qtbot.waitSignal(p.rendered, timeout=30000):  # described, then the first preview
+    with qtbot.waitSignal(p.full_rendered, timeout=30000):  # described, first preview, then full size
         p.set_model(str(model_path))
-    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+    qtbot.waitUntil(p.is_idle, timeout=30000)
     yield p
     p.shutdown()
 
 
 def _idle(qtbot, p):
-    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+    """Nothing rendering or scheduled: the live render and the full-resolution one after the pause are done."""
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+
+
+def _net(model_path):
+    net = spade.SPADEGenerator(5, ngf=2, label_nc=3, contain_dontcare_label=True, use_instance=True,
+                               crop_size=64, nhidden=8)
+    net.load_state_dict(torch.load(model_path, weights_only=True))
+    return net.eval()
+
+
+def _direct(net, lm):
+    """The network applied directly (label map as its own instance map, as the engine does for paintings)."""
+    seg = spade.make_semantics(torch.from_numpy(lm.astype(np.int64)), 3, True,
+                               torch.from_numpy(lm.astype(np.int64)), True)
+    with torch.inference_mode():
+        net = net.to(memory_format=torch.channels_last)
+        out = net(seg.contiguous(memory_format=torch.channels_last))
+    return np.clip((out[0].permute(1, 2, 0).numpy() + 1) / 2 * 255, 0, 255).astype(np.uint8)
 
 
 def test_model_sets_palette_and_canvas(panel, model_path):
@@ -50,44 +69,71 @@ def test_model_sets_palette_and_canvas(panel, model_path):
     assert panel.last_result.shape == (64, 64, 3)
 
 
-def test_one_stroke_triggers_exactly_one_render(qtbot, panel):
-    from ganstudio.engines import paint
-
+def test_one_stroke_one_live_render_then_one_full_render(qtbot, panel, model_path):
     c = panel.canvas
     c.set_view(6.0, (0.0, 0.0))
     panel.palette_view.select(2)
     panel.brush_size.setValue(7)
     requests, started = panel.render_requests, panel.runner.started_count
-    with qtbot.waitSignal(panel.rendered, timeout=30000):
+    lives, fulls, full_started = panel.live_renders, panel.full_renders, panel.full_started
+    with qtbot.waitSignal(panel.live_rendered, timeout=30000) as live:
         qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(10, 10))
         for x in range(12, 50, 4):
             qtbot.mouseMove(c, c.image_to_widget(x, 12))
         qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(50, 12))
+    assert panel.full_renders == fulls  # the live preview comes first, the full one waits for the pause
+    assert live.args[0].shape == (32, 32, 3)  # half of the 64×64 map on each side
+    with qtbot.waitSignal(panel.full_rendered, timeout=30000) as full:
+        pass
+    assert full.args[0].shape == (64, 64, 3)
     _idle(qtbot, panel)
     assert panel.render_requests == requests + 1
-    assert panel.runner.started_count == started + 1
+    assert panel.runner.started_count == started + 1 and panel.live_renders == lives + 1
+    assert panel.full_started == full_started + 1 and panel.full_renders == fulls + 1
     assert (c.label_map == 2).sum() > 100
-    expected = paint.render(c.label_map, None, model=str(panel.model))
-    np.testing.assert_array_equal(panel.last_result, expected)
+    net = _net(model_path)
+    np.testing.assert_array_equal(live.args[0], _direct(net, c.label_map[1::2, 1::2]))  # nearest, not blended
+    np.testing.assert_array_equal(panel.last_result, _direct(net, c.label_map))
+    assert panel.last_result_kind == "full"
 
-    # undo is an edit too: one more render, of the restored map
-    with qtbot.waitSignal(panel.rendered, timeout=30000):
+    # undo is an edit too: one more live render and one more full render, of the restored map
+    with qtbot.waitSignal(panel.full_rendered, timeout=30000):
         c.undo_stack.undo()
     _idle(qtbot, panel)
-    assert panel.runner.started_count == started + 2 and c.label_map.max() == 0
+    assert panel.runner.started_count == started + 2 and panel.full_renders == fulls + 2 and c.label_map.max() == 0
+
+
+def test_an_edit_cancels_a_pending_full_render(qtbot, panel):
+    panel.canvas.set_label_map(np.ones((100, 70), np.uint8))
+    _idle(qtbot, panel)
+    assert panel.last_result.shape == (64, 64, 3)  # after the pause: the map's aspect at the native pixel count
+    fulls, full_started = panel.full_renders, panel.full_started
+    shown = []
+    panel.full_rendered.connect(lambda im: shown.append(im.shape))
+    panel.render_full()  # "Render full size" (96×64)...
+    lm = np.ones((100, 70), np.uint8)
+    lm[:50] = 2
+    panel.canvas.set_label_map(lm)  # ...then an edit before it could finish: it is cancelled, never shown
+    with qtbot.waitSignal(panel.full_rendered, timeout=30000):
+        pass
+    _idle(qtbot, panel)
+    assert shown == [(64, 64, 3)]  # only the automatic full render of the new map
+    assert panel.full_started == full_started + 2 and panel.full_renders == fulls + 1
+    assert not panel.last_message.startswith("Full-size render")
 
 
 def test_quick_strokes_coalesce(qtbot, panel):
     c = panel.canvas
     c.set_view(6.0, (0.0, 0.0))
-    started = panel.runner.started_count
+    started, fulls = panel.runner.started_count, panel.full_renders
     for y in (5, 20, 35):  # three strokes inside one debounce window
         qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(5, y))
         qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(30, y))
-    with qtbot.waitSignal(panel.rendered, timeout=30000):
+    with qtbot.waitSignal(panel.full_rendered, timeout=30000):
         pass
     _idle(qtbot, panel)
     assert 1 <= panel.runner.started_count - started <= 2  # never one per stroke when they come fast
+    assert panel.full_renders == fulls + 1
     from ganstudio.engines import paint
 
     np.testing.assert_array_equal(panel.last_result, paint.render(c.label_map, model=str(panel.model)))
@@ -149,9 +195,10 @@ def test_export_label_map_and_result(qtbot, panel, tmp_path):
 def test_full_size_render_and_eyedropper(qtbot, panel):
     panel.canvas.set_label_map(np.ones((100, 70), np.uint8))
     _idle(qtbot, panel)
-    with qtbot.waitSignal(panel.rendered, timeout=30000) as blocker:
+    with qtbot.waitSignal(panel.full_rendered, timeout=30000) as blocker:
         panel.render_full()
-    assert blocker.args[0].shape == (96, 64, 3)
+    assert blocker.args[0].shape == (96, 64, 3)  # the map's own size, rounded to the multiple 32
+    assert panel.last_message == "Full-size render: 64×96"
     _idle(qtbot, panel)
     panel.set_tool("eyedropper")
     c = panel.canvas
@@ -169,12 +216,12 @@ def test_stroke_instances_reach_the_render(qtbot, panel):
     panel.palette_view.select(1)
     panel.brush_size.setValue(5)
     for x in (20, 24):  # two touching strokes of one label
-        with qtbot.waitSignal(panel.rendered, timeout=30000):
+        with qtbot.waitSignal(panel.full_rendered, timeout=30000):
             qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(x, 10))
             qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(x, 40))
         _idle(qtbot, panel)
     plain = panel.last_result.copy()
-    with qtbot.waitSignal(panel.rendered, timeout=30000):
+    with qtbot.waitSignal(panel.full_rendered, timeout=30000):
         panel.instances.setChecked(True)
     _idle(qtbot, panel)
     expected = paint.render(c.label_map, c.instance_map, model=str(panel.model))
@@ -191,7 +238,8 @@ def test_status_bar_text_cleared_after_the_last_render(qtbot, panel):
         qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(5, 5))
         qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(30, 5))
     _idle(qtbot, panel)
-    assert "rendering…" in states
+    assert "rendering…" in states and "rendering full size…" in states
+    assert states.index("rendering…") < states.index("rendering full size…")
     assert states[-1] == ""  # the window's "Paint: rendering…" must not stay after the result is shown
 
 
@@ -203,7 +251,7 @@ def test_buttons_that_cannot_work_start_disabled(qtbot, model_path):
     with qtbot.waitSignal(p.rendered, timeout=30000):
         p.set_model(str(model_path))
     assert p.full_button.isEnabled() and p.export_result_button.isEnabled()
-    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+    qtbot.waitUntil(p.is_idle, timeout=30000)
     p.shutdown()
 
 
@@ -216,12 +264,12 @@ def test_canvas_hint_until_the_first_edit(qtbot, model_path):
     with qtbot.waitSignal(p.rendered, timeout=30000):
         p.set_model(str(model_path))
     assert p.canvas.hint == HINT_PAINT
-    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+    qtbot.waitUntil(p.is_idle, timeout=30000)
     c = p.canvas
     c.set_view(6.0, (0.0, 0.0))
     with qtbot.waitSignal(p.rendered, timeout=30000):
         qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(5, 5))
         qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(20, 5))
     assert c.hint == ""
-    qtbot.waitUntil(lambda: not p.runner.is_busy() and not p._jobs, timeout=30000)
+    qtbot.waitUntil(p.is_idle, timeout=30000)
     p.shutdown()

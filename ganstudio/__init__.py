@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 __all__ = ["load_model", "__version__"]
 
 
-def load_model(source, family=None, device="cpu"):
+def load_model(source, family=None, device="cpu", role="generator"):
     """Load an official or GAN Studio checkpoint; returns ``(module, ModelDescription)``.
 
     See :func:`ganstudio.checkpoints.load_model` for the details.
@@ -18,4 +18,4 @@ def load_model(source, family=None, device="cpu"):
     import importlib
 
     checkpoints = importlib.import_module("ganstudio.checkpoints")
-    return checkpoints.load_model(source, family=family, device=device)
+    return checkpoints.load_model(source, family=family, device=device, role=role)

@@ -61,13 +61,23 @@ def _family_modules():
     return mods
 
 
-def unwrap_state_dict(obj: Mapping[str, Any]) -> tuple[dict, str, dict]:
-    """Return (state_dict, container_key, extras) from an official checkpoint object."""
+# Where training checkpoints keep the discriminator (rosinality train.py: "d"; pix2pix-style: "netD").
+_DISCRIMINATOR_CONTAINER_KEYS = ("d", "netD", "discriminator")
+
+
+def unwrap_state_dict(obj: Mapping[str, Any], role: str | None = "generator") -> tuple[dict, str, dict]:
+    """Return (state_dict, container_key, extras) from an official checkpoint object.
+
+    With ``role="discriminator"`` a training checkpoint's discriminator container is preferred.
+    """
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"expected a dict of tensors, found {type(obj).__name__}")
     container = ""
     extras: dict = {}
-    for key in _CONTAINER_KEYS:
+    keys = _CONTAINER_KEYS
+    if role == "discriminator":
+        keys = _DISCRIMINATOR_CONTAINER_KEYS + _CONTAINER_KEYS
+    for key in keys:
         if key in obj and isinstance(obj[key], Mapping):
             container = key
             for other, value in obj.items():
@@ -99,11 +109,15 @@ def detect_family(sd: Mapping[str, torch.Tensor]) -> tuple[Any, dict]:
     )
 
 
-def load_model(source, family: str | None = None, device: str | torch.device = "cpu"):
+def load_model(source, family: str | None = None, device: str | torch.device = "cpu",
+               role: str | None = "generator"):
     """Load ``source`` (a path or an in-memory state dict / checkpoint dict).
 
     Returns ``(module, ModelDescription)`` with the module in eval mode on ``device``.
     ``family`` (e.g. "rrdbnet") makes a file of another family an error instead of a surprise.
+    ``role`` is "generator" (what every engine needs: a discriminator file is refused with a clear
+    message), "discriminator" (training; picks a training checkpoint's "d" container), or None (either,
+    used to describe a file being imported into the library).
     """
     path = ""
     if isinstance(source, (str, Path)):
@@ -111,10 +125,17 @@ def load_model(source, family: str | None = None, device: str | torch.device = "
         obj, source_format = read_checkpoint(path)
     else:
         obj, source_format = source, "state_dict object"
-    sd, container, extras = unwrap_state_dict(obj)
+    sd, container, extras = unwrap_state_dict(obj, role=role)
     mod, hparams = detect_family(sd)
     if family is not None and mod.FAMILY != family:
         raise CheckpointError(f"this is a {mod.FAMILY} checkpoint, not {family}")
+    found_role = hparams.get("role", "generator")
+    if role is not None and found_role != role:
+        raise CheckpointError(
+            f"this file holds a {mod.FAMILY} {found_role}, not a {role}"
+            + (": image tools need the generator (files named like latest_net_G.pth or *_netG.pth)"
+               if role == "generator" else "")
+        )
     sd = mod.prepare_state_dict(sd, hparams)
     net = mod.build(**hparams)
     missing, unexpected = _diff_keys(net.state_dict(), sd)

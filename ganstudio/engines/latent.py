@@ -30,6 +30,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from ganstudio.checkpoint_io import CheckpointError
 from ganstudio.core.progress import CancelToken, Progress
 
 NOISE_MODES = ("stored", "zero", "random")
@@ -89,11 +90,7 @@ def _resolve_path(model: str | os.PathLike) -> Path:
     p = Path(model)
     if p.is_file():
         return p
-    try:  # a manifest id
-        from ganstudio.engines.model_cache import resolve
-    except ImportError:
-        raise LatentError(f"no such model file: {model}") from None
-    from ganstudio.checkpoint_io import CheckpointError
+    from ganstudio.engines.model_cache import resolve  # a manifest id
 
     try:
         return Path(resolve(str(model))[0])
@@ -102,13 +99,12 @@ def _resolve_path(model: str | os.PathLike) -> Path:
 
 
 def _load_net(path: Path, device: str):
-    try:
-        from ganstudio.engines.model_cache import get_model
-    except ImportError:  # foundation not landed yet: load directly
-        from ganstudio.checkpoints import load_model
+    from ganstudio.engines.model_cache import get_model
 
-        return load_model(path, device=device)
-    return get_model(str(path), device=device)
+    try:
+        return get_model(str(path), device=device)
+    except CheckpointError as exc:  # e.g. a discriminator file: say what the latent tools need
+        raise LatentError(f"{path.name}: {exc}; the latent tools need a StyleGAN2 or DCGAN generator") from exc
 
 
 def open_model(model: str | os.PathLike | LatentModel, device: str = "cpu") -> LatentModel:

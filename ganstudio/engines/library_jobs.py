@@ -45,13 +45,15 @@ def describe_checkpoint(path) -> dict:
     obj, source_format = read_checkpoint(path)
     unwrap_state_dict(obj)  # a file with no tensors at all is not a model: refuse it
     try:
-        _net, desc = load_model(obj)
+        _net, desc = load_model(obj, role=None)  # discriminators are kept too (training)
     except CheckpointError as exc:
         log.info("%s: architecture not recognised (%s)", path, exc)
         return {"arch": "unknown", "arch_kwargs": {}, "task": "unknown",
                 "description": f"weights of an unrecognised network ({source_format}): {exc}"}
     hparams = {k: v for k, v in desc.hparams.items() if isinstance(v, (int, float, str, bool, list, type(None)))}
-    return {"arch": desc.family, "arch_kwargs": hparams, "task": FAMILY_TASKS.get(desc.family, "unknown"),
+    # a discriminator is only useful to resume training, so it is filed under "train", not the image task
+    task = "train" if desc.hparams.get("role") == "discriminator" else FAMILY_TASKS.get(desc.family, "unknown")
+    return {"arch": desc.family, "arch_kwargs": hparams, "task": task,
             "description": f"{desc.summary()} ({source_format})"}
 
 

@@ -23,10 +23,10 @@ def _fixture(parity_dir, name):
     return torch.load(parity_dir / "cyclegan" / name, map_location="cpu", weights_only=True)
 
 
-def _load_via_file(tmp_path, state_dict):
+def _load_via_file(tmp_path, state_dict, role="generator"):
     path = tmp_path / "latest_net_G.pth"
     torch.save(state_dict, path)  # the official container: a plain state dict
-    return ganstudio.load_model(path)
+    return ganstudio.load_model(path, role=role)
 
 
 def test_every_key_table_is_covered(parity_dir):
@@ -145,7 +145,7 @@ def test_patchgan_roundtrip_and_shape(tmp_path):
     assert keys[:2] == ["model.0.weight", "model.0.bias"]
     assert "model.2.weight" in keys and "model.2.bias" not in keys  # no conv bias with batch norm
     assert "model.11.weight" in keys  # final 1-channel conv
-    loaded, desc = _load_via_file(tmp_path, d.state_dict())
+    loaded, desc = _load_via_file(tmp_path, d.state_dict(), role="discriminator")
     assert desc.hparams == {"arch": "patchgan", "role": "discriminator", "input_nc": 6, "ndf": 8, "n_layers": 3,
                             "norm": "batch"}
     x = torch.randn(2, 6, 64, 64)

@@ -78,7 +78,7 @@ def test_discriminator_detected(tmp_path):
     torch.manual_seed(0)
     d = dcgan.Discriminator(3, 8).eval()
     torch.save(d.state_dict(), tmp_path / "netD_epoch_1.pth")
-    d2, desc = ganstudio.load_model(tmp_path / "netD_epoch_1.pth")
+    d2, desc = ganstudio.load_model(tmp_path / "netD_epoch_1.pth", role="discriminator")
     assert desc.hparams == {"role": "discriminator", "nc": 3, "ndf": 8}
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.inference_mode():

@@ -88,7 +88,10 @@ def test_discriminator_file_loads_with_family_role_and_output(tmp_path, name):
     path = tmp_path / filename
     torch.save(container(d.state_dict()), path)
 
-    loaded, desc = ganstudio.load_model(path)
+    # the image tools ask for a generator: a discriminator file is refused, saying what it is
+    with pytest.raises(ValueError, match="discriminator, not a generator"):
+        ganstudio.load_model(path)
+    loaded, desc = ganstudio.load_model(path, role="discriminator")
     assert desc.family == family and desc.hparams == hparams
     assert type(loaded) is cls and not loaded.training
     assert desc.container == ("params" if name == "unet_sn" else "")
@@ -98,9 +101,9 @@ def test_discriminator_file_loads_with_family_role_and_output(tmp_path, name):
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     # asking for the family works, another family is refused
-    ganstudio.load_model(path, family=family)
+    ganstudio.load_model(path, family=family, role=None)
     with pytest.raises(ValueError, match=family):
-        ganstudio.load_model(path, family="srvgg" if family != "srvgg" else "dcgan")
+        ganstudio.load_model(path, family="srvgg" if family != "srvgg" else "dcgan", role=None)
 
 
 def test_stylegan2_training_checkpoint_gives_g_ema_and_its_d_entry(tmp_path):
@@ -116,8 +119,8 @@ def test_stylegan2_training_checkpoint_gives_g_ema_and_its_d_entry(tmp_path):
     net, desc = ganstudio.load_model(path)
     assert desc.container == "g_ema" and "role" not in desc.hparams and isinstance(net, stylegan2.Generator)
 
-    obj, _ = read_checkpoint(path)
-    loaded, ddesc = ganstudio.load_model(obj["d"])
+    loaded, ddesc = ganstudio.load_model(path, role="discriminator")
+    assert ddesc.container == "d"
     assert ddesc.family == "stylegan2" and ddesc.hparams["role"] == "discriminator"
     x = torch.randn(4, 3, 16, 16)
     with torch.inference_mode():
@@ -158,3 +161,19 @@ def test_build_with_role_discriminator(mod, hp, cls):
 def test_cyclegan_role_and_arch_must_agree():
     with pytest.raises(ValueError, match="not a discriminator"):
         cyclegan.build(arch="resnet", role="discriminator", ngf=4, n_blocks=1)
+
+
+def test_discriminator_files_are_refused_by_engines_and_filed_under_train(tmp_path):
+    """A Real-ESRGAN netD dropped into the upscaler is refused saying what it is; imported into the
+    library it is described as a discriminator and filed under the "train" task."""
+    from ganstudio.engines import upscale
+    from ganstudio.engines.library_jobs import describe_checkpoint
+
+    d = rrdbnet.UNetDiscriminatorSN(num_in_ch=3, num_feat=4)
+    path = tmp_path / "RealESRGAN_x4plus_netD.pth"
+    torch.save({"params": d.state_dict()}, path)
+    with pytest.raises(Exception, match="discriminator, not a generator"):
+        upscale.load_upscaler(str(path))
+    info = describe_checkpoint(path)
+    assert info["arch"] == "rrdbnet" and info["task"] == "train"
+    assert info["arch_kwargs"]["role"] == "discriminator"

@@ -127,7 +127,7 @@ def test_discriminator_roundtrip(tmp_path):
     assert keys[-4:] == ["final_linear.0.weight", "final_linear.0.bias", "final_linear.1.weight",
                          "final_linear.1.bias"]
     torch.save(d.state_dict(), tmp_path / "d.pt")
-    d2, desc = ganstudio.load_model(tmp_path / "d.pt")
+    d2, desc = ganstudio.load_model(tmp_path / "d.pt", role="discriminator")
     assert desc.hparams["role"] == "discriminator" and desc.hparams["size"] == 32
     x = torch.randn(4, 3, 32, 32)
     with torch.inference_mode():

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ganstudio.core.manifest import file_sha256  # re-exported: hashing lives in core (no torch there)
+from ganstudio.core.files import file_sha256  # re-exported: hashing lives in core (no torch there)
 
 __all__ = ["CheckpointError", "read_checkpoint", "file_sha256", "scan_pickle_globals", "sniff_format",
            "PickleReport", "inspect_pickle"]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Generator
 from urllib.parse import urlparse
 
+from ganstudio.core.files import iter_blocks
 from ganstudio.core.progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
@@ -54,14 +55,8 @@ def _message(name: str, done: int, total: int | None) -> str:
 
 
 def _hash_file(path: Path, h, cancel: CancelToken | None) -> None:
-    with open(path, "rb") as fh:
-        while True:
-            if cancel is not None:
-                cancel.check()
-            block = fh.read(1 << 20)
-            if not block:
-                return
-            h.update(block)
+    for block in iter_blocks(path, cancel=cancel):
+        h.update(block)
 
 
 def _parse_content_range(value: str | None) -> tuple[int, int | None] | None:

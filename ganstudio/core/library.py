@@ -12,16 +12,14 @@ imported (e.g. a pickle that would run code).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable, Generator
 
 from ganstudio.core import manifest, paths
+from ganstudio.core.files import atomic_path, file_sha256, iter_blocks
 from ganstudio.core.progress import CancelToken, Progress, run_to_completion
 
-CHUNK = 1 << 20
 CHECKPOINT_SUFFIXES = frozenset({".pth", ".pt", ".ckpt", ".safetensors", ".bin", ".pkl"})
 
 
@@ -45,45 +43,25 @@ def _unique_id(base: str, taken: set[str]) -> str:
 def _hash_steps(path: Path, cancel: CancelToken | None, size: int) -> Generator[Progress, None, str]:
     h = hashlib.sha256()
     done = 0
-    with open(path, "rb") as fh:
-        while True:
-            if cancel is not None:
-                cancel.check()
-            block = fh.read(CHUNK)
-            if not block:
-                break
-            h.update(block)
-            done += len(block)
-            yield Progress(done, 2 * size, f"checking {path.name}")
+    for block in iter_blocks(path, cancel=cancel):
+        h.update(block)
+        done += len(block)
+        yield Progress(done, 2 * size, f"checking {path.name}")
     return h.hexdigest()
 
 
 def _copy_steps(src: Path, dest: Path, cancel: CancelToken | None, size: int,
                 expected: str) -> Generator[Progress, None, None]:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     h = hashlib.sha256()
     done = 0
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
-            while True:
-                if cancel is not None:
-                    cancel.check()
-                block = fh.read(CHUNK)
-                if not block:
-                    break
-                out.write(block)
-                h.update(block)
-                done += len(block)
-                yield Progress(size + done, 2 * size, f"copying {src.name} into the library")
+    with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        for block in iter_blocks(src, cancel=cancel):
+            out.write(block)
+            h.update(block)
+            done += len(block)
+            yield Progress(size + done, 2 * size, f"copying {src.name} into the library")
         if h.hexdigest() != expected:
             raise LibraryError(f"{src.name} changed while it was being imported; try again")
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def import_checkpoint_steps(path, describe: Callable[[Path], dict] | None = None, *, model_id: str | None = None,
@@ -111,7 +89,7 @@ def import_checkpoint_steps(path, describe: Callable[[Path], dict] | None = None
     models_dir = paths.user_models_dir()
     file_name = f"{_slug(src.stem)}-{sha[:8]}{src.suffix.lower()}"
     dest = models_dir / file_name
-    if not (dest.is_file() and manifest.file_sha256(dest) == sha):
+    if not (dest.is_file() and file_sha256(dest) == sha):
         try:
             yield from _copy_steps(src, dest, cancel, size, sha)
         except PermissionError as exc:

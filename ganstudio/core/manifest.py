@@ -12,17 +12,15 @@ names a file shipped inside an installed Python package instead.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
 from ganstudio.core import paths
+from ganstudio.core.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -217,19 +215,6 @@ def entry_path(entry: ModelEntry) -> Path | None:
     return None
 
 
-# ------------------------------------------------------------------------------------------- hashing
-def file_sha256(path: Path | str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in ``chunk``-byte pieces (never the whole file at once)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------------------------------- the user library
 def load_library() -> list[ModelEntry]:
     path = paths.library_manifest_path()
@@ -269,22 +254,6 @@ def remove_library_entry(model_id: str) -> bool:
             return False
         save_library(kept)
     return True
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def entries_as_rows(entries: Iterable[ModelEntry]) -> list[dict[str, Any]]:

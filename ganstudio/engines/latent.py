@@ -20,7 +20,6 @@ Images come back as (N, H, W, 3) uint8: the raw output clamped to [-1, 1] and ma
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from ganstudio.checkpoint_io import CheckpointError
+from ganstudio.core.files import cached_sha256
 from ganstudio.core.progress import CancelToken, Progress
 
 NOISE_MODES = ("stored", "zero", "random")
@@ -69,21 +69,6 @@ class LatentModel:
 
 _models: dict[tuple, LatentModel] = {}
 _models_lock = threading.Lock()
-_hash_cache: dict[tuple, str] = {}
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, cached by (path, size, mtime)."""
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _hash_cache:
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        _hash_cache[key] = h.hexdigest()
-    return _hash_cache[key]
 
 
 def _resolve_path(model: str | os.PathLike) -> Path:
@@ -121,7 +106,7 @@ def open_model(model: str | os.PathLike | LatentModel, device: str = "cpu") -> L
     if desc.family not in ("stylegan2", "dcgan") or desc.hparams.get("role") == "discriminator":
         raise LatentError(f"{path.name} is a {desc.family} {desc.hparams.get('role', 'network')}; the latent "
                           "tools need a StyleGAN2 or DCGAN generator")
-    sha = file_sha256(path)
+    sha = cached_sha256(path)  # model_cache already hashed a manifest model: this reuses its digest
     if desc.family == "stylegan2":
         d = net.style_dim
         avg = desc.extras.get("latent_avg")

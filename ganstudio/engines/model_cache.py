@@ -2,7 +2,7 @@
 
 ``get_model(path_or_id, device, family)`` accepts a file path or a manifest id. The cache key holds the
 resolved path with its size and modification time, so replacing a file on disk loads the new one.
-Manifest entries with a sha256 are verified once per (path, size, mtime) before their first load.
+Manifest entries with a sha256 are verified before loading (the digest is hashed once per (path, size, mtime)).
 """
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from pathlib import Path
 import torch
 
 from ganstudio.checkpoint_io import CheckpointError
-from ganstudio.core.manifest import UnknownModelError, entry_path, file_sha256, find_model
+from ganstudio.core.files import cached_sha256
+from ganstudio.core.manifest import UnknownModelError, entry_path, find_model
 
 log = logging.getLogger(__name__)
 
 _lock = threading.RLock()
 _cache: "OrderedDict[tuple, tuple]" = OrderedDict()
-_verified: set[tuple] = set()
 _capacity = 4
 
 
@@ -77,14 +77,11 @@ def get_model(path_or_id, device="cpu", family: str | None = None):
         dev = torch.device("cuda", torch.cuda.current_device())
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(dev), family)
     if sha:  # before the cache: the same file may have been cached earlier by path
-        stamp = key[:3]
-        if stamp not in _verified:
-            got = file_sha256(path)
-            if got != sha.lower():
-                raise CheckpointError(
-                    f"{path.name} does not match its manifest checksum (expected {sha[:12]}..., got {got[:12]}...): "
-                    "the file is damaged or was replaced; download it again")
-            _verified.add(stamp)
+        got = cached_sha256(path)  # hashed once per (path, size, mtime), shared with the other engines
+        if got != sha.lower():
+            raise CheckpointError(
+                f"{path.name} does not match its manifest checksum (expected {sha[:12]}..., got {got[:12]}...): "
+                "the file is damaged or was replaced; download it again")
     with _lock:
         hit = _cache.get(key)
         if hit is not None:

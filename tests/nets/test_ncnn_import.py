@@ -213,6 +213,7 @@ def test_unknown_model_name_is_a_clear_error(cache_home):
 
 def test_manifest_package_entries_resolve(cache_home):
     from ganstudio.core import manifest
+    from ganstudio.core.files import file_sha256
 
     _package_model("x4plus")
     entries = {e.id: e for e in manifest.load_manifest(include_library=False, strict=True) if e.task == "upscale"}
@@ -220,7 +221,7 @@ def test_manifest_package_entries_resolve(cache_home):
     assert sorted(e.extra["realesrgan_name"] for e in pkg) == sorted(rw.MODELS)
     for e in pkg:
         assert manifest.entry_path(e) is not None  # the .param file inside the wheel
-        assert manifest.file_sha256(manifest.entry_path(e)) == e.sha256
+        assert file_sha256(manifest.entry_path(e)) == e.sha256
         assert rw.is_package_ncnn_resource(e.package_resource)
     for e in entries.values():
         assert len(e.sha256) in (0, 64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,12 +63,18 @@ def cached_sha256(path: Path | str) -> str:
 
 @contextmanager
 def atomic_path(dest: Path | str, suffix: str = ".tmp") -> Iterator[Path]:
-    """A temp path in ``dest``'s folder (``.<name>.<random><suffix>``) to write the new file to; on a
-    normal exit it replaces ``dest``, on an exception it is removed and the exception goes on."""
+    """A new empty temp file in ``dest``'s folder (``.<name>.<random><suffix>``) to write the new file to;
+    on a normal exit it replaces ``dest``, on an exception it is removed and the exception goes on.
+    The temp file is created like any other file (permissions from the umask, unlike ``mkstemp``'s 0600),
+    so the result looks as if it had been written in place."""
     dest = Path(dest)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=suffix)
-    os.close(fd)
-    tmp = Path(name)
+    while True:
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
         os.replace(tmp, dest)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ganstudio.core.files import atomic_path
+
 PALETTE_DIR = Path(__file__).resolve().parents[2] / "resources" / "palettes"
 BUILTIN = ("ade20k", "coco_stuff", "cityscapes")
 DONTCARE = 255
@@ -280,9 +282,6 @@ def read_label_map(path: Path | str, palette: Palette | None = None, n_labels: i
 def write_label_map(path: Path | str, label_map: np.ndarray, palette: Palette | None = None) -> None:
     """Export ids as an indexed PNG carrying the palette's colours (ids < 256), else a 16-bit grey PNG.
     Written to a temporary file in the same folder, then renamed."""
-    import os
-    import tempfile
-
     from PIL import Image
 
     path = Path(path)
@@ -294,14 +293,8 @@ def write_label_map(path: Path | str, label_map: np.ndarray, palette: Palette | 
         im.putpalette((palette or generic_palette(256)).png_palette())
     else:
         im = Image.fromarray(lm.astype(np.uint16))
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=str(path.parent or "."))
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         im.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def looks_like_label_map(path: Path | str, palette: Palette | None = None) -> bool:

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ganstudio.core.files import atomic_path
 from ganstudio.core.progress import CancelToken
 from ganstudio.engines.latent import LatentModel, map_z, open_model, z_from_seeds
 
@@ -233,22 +234,21 @@ def save_directions(path: str | os.PathLike, dirs: DirectionSet | dict) -> Path:
         dirs = DirectionSet.from_dict(dirs)
     path = Path(path)
     suffix = path.suffix.lower()
-    tmp = path.with_name(path.name + ".part" + suffix)
+    if suffix not in (".npz", ".safetensors"):
+        raise DirectionsError(f"save directions as .npz or .safetensors, not {path.suffix or 'no suffix'}")
     layers = np.asarray(dirs.layers, np.int64).reshape(-1, 2)
     header = {"format": FORMAT, "names": dirs.names, "space": dirs.space, "model_sha256": dirs.model_sha256,
               "source": dirs.source, "meta": dirs.meta}
-    if suffix == ".npz":
-        with open(tmp, "wb") as fh:
-            np.savez(fh, vectors=dirs.vectors, scales=dirs.scales, layers=layers,
-                     header=np.array(json.dumps(header)))
-    elif suffix == ".safetensors":
-        from safetensors.numpy import save_file
+    with atomic_path(path, suffix=".part" + suffix) as tmp:
+        if suffix == ".npz":
+            with open(tmp, "wb") as fh:
+                np.savez(fh, vectors=dirs.vectors, scales=dirs.scales, layers=layers,
+                         header=np.array(json.dumps(header)))
+        else:
+            from safetensors.numpy import save_file
 
-        save_file({"vectors": np.ascontiguousarray(dirs.vectors), "scales": np.ascontiguousarray(dirs.scales),
-                   "layers": np.ascontiguousarray(layers)}, str(tmp), metadata={"ganstudio": json.dumps(header)})
-    else:
-        raise DirectionsError(f"save directions as .npz or .safetensors, not {path.suffix or 'no suffix'}")
-    os.replace(tmp, path)
+            save_file({"vectors": np.ascontiguousarray(dirs.vectors), "scales": np.ascontiguousarray(dirs.scales),
+                       "layers": np.ascontiguousarray(layers)}, str(tmp), metadata={"ganstudio": json.dumps(header)})
     return path
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from ganstudio.core.files import atomic_path
+
 FORMAT = "ganstudio-recipe/1"
 KEY = "ganstudio:recipe"
 
@@ -108,13 +110,8 @@ def write_png(path: str | os.PathLike, image: np.ndarray, recipe: dict | None) -
     if recipe is not None:
         info.add_itxt(KEY, json.dumps(recipe, separators=(",", ":")), zip=True)
         info.add_itxt("ganstudio:summary", summary(recipe))
-    tmp = path.with_name(f".{path.name}.part")
-    try:
+    with atomic_path(path, suffix=".part") as tmp:
         Image.fromarray(img).save(tmp, format="PNG", pnginfo=info)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

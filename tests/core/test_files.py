@@ -47,3 +47,12 @@ def test_atomic_path_replaces_on_success_and_cleans_up_on_error(tmp_path):
     write_text_atomic(tmp_path / "sub" / "new.txt", "fresh\n")
     assert (tmp_path / "sub" / "new.txt").read_text() == "fresh\n"
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["new.txt"]
+
+
+def test_atomic_path_result_has_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

@@ -48,10 +48,10 @@ def array_to_qimage(arr: np.ndarray) -> QImage:
     if arr.ndim == 2:
         h, w = arr.shape
         fmt, stride = QImage.Format.Format_Grayscale8, w
-    elif arr.shape[2] == 3:
+    elif arr.ndim == 3 and arr.shape[2] == 3:
         h, w, _ = arr.shape
         fmt, stride = QImage.Format.Format_RGB888, 3 * w
-    elif arr.shape[2] == 4:
+    elif arr.ndim == 3 and arr.shape[2] == 4:
         h, w, _ = arr.shape
         fmt, stride = QImage.Format.Format_RGBA8888, 4 * w
     else:

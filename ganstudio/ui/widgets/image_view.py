@@ -39,6 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ganstudio.workers.engine_worker import array_to_qimage
+
 ImageLike = Union[QImage, QPixmap, np.ndarray, None]
 
 MIN_ZOOM = 1 / 64
@@ -69,19 +71,9 @@ def to_qimage(image: ImageLike) -> Optional[QImage]:
         raise ValueError(f"cannot show an array of dtype {arr.dtype}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
-    arr = np.ascontiguousarray(arr)
-    if arr.ndim == 2:
-        h, w = arr.shape
-        fmt, stride = QImage.Format.Format_Grayscale8, w
-    elif arr.ndim == 3 and arr.shape[2] == 3:
-        h, w, _ = arr.shape
-        fmt, stride = QImage.Format.Format_RGB888, 3 * w
-    elif arr.ndim == 3 and arr.shape[2] == 4:
-        h, w, _ = arr.shape
-        fmt, stride = QImage.Format.Format_RGBA8888, 4 * w
-    else:
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
         raise ValueError(f"cannot show an array of shape {arr.shape}")
-    return QImage(arr.data, w, h, stride, fmt).copy()
+    return array_to_qimage(arr)
 
 
 class ImageView(QGraphicsView):

@@ -41,6 +41,8 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    from tqdm import tqdm  # a dependency (pyproject.toml), as in the other commands
+
     from ganstudio.checkpoint_io import CheckpointError
     from ganstudio.core.palettes import LabelMapError
     from ganstudio.core.progress import Cancelled, CancelToken, run_to_completion
@@ -56,20 +58,15 @@ def _run(args) -> int:
     overrides = {"num_upsampling_layers": args.upsampling, "crop_size": args.crop_size,
                  "aspect_ratio": args.aspect_ratio, "label_nc": args.label_nc}
     token = CancelToken()
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is a dependency; stay usable without it
-        tqdm = None
     bar = None
     skipped = []
 
     def report(p) -> None:
         nonlocal bar
-        if tqdm is not None:
-            if bar is None:
-                bar = tqdm(total=int(p.total), unit="map", file=sys.stderr)
-            bar.n = int(p.done)
-            bar.set_postfix_str(p.message[-60:], refresh=True)
+        if bar is None:
+            bar = tqdm(total=int(p.total), unit="map", file=sys.stderr)
+        bar.n = int(p.done)
+        bar.set_postfix_str(p.message[-60:], refresh=True)
         if p.message.startswith("skipped"):
             skipped.append(p.message)
             print(p.message, file=sys.stderr)

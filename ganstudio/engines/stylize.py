@@ -535,21 +535,14 @@ def _upscaler(name: str | None, device, precision: str | None = None, cancel: Ca
     (``load_upscaler`` once, then ``upscale_array``), or None when no chaining was asked for."""
     if not name:
         return None
-    try:
-        from ganstudio.engines import upscale as up
-    except ImportError as exc:
-        raise ValueError(f"upscaling after stylizing needs the Upscale engine, which is not available ({exc})") \
-            from exc
-    if not hasattr(up, "upscale_array"):
-        raise ValueError("the Upscale engine has no upscale_array(); chaining is unavailable")
-    kwargs = {}
-    if hasattr(up, "load_upscaler"):
-        kwargs["upscaler"] = up.load_upscaler(name, device=str(device), precision=precision or "fp32")
+    from ganstudio.engines import upscale as up
+
+    upscaler = up.load_upscaler(name, device=str(device), precision=precision or "fp32")
     lock = threading.Lock()  # one SR forward at a time: the encode threads share the network and its memory
 
     def run(arr: np.ndarray) -> np.ndarray:
         with lock:
-            return up.upscale_array(arr, model=name, device=str(device), cancel=cancel, **kwargs)
+            return up.upscale_array(arr, model=name, device=str(device), cancel=cancel, upscaler=upscaler)
 
     return run
 

@@ -37,10 +37,7 @@ from PySide6.QtWidgets import (
 from ganstudio.core.progress import Progress, format_eta
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, array_to_qimage, start_job
 
-try:  # the shared before/after view (foundation-ui); a plain label is enough without it
-    from ganstudio.ui.widgets.image_view import CompareView
-except ImportError:  # pragma: no cover
-    CompareView = None  # type: ignore[assignment]
+from ganstudio.ui.widgets.image_view import CompareView
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +126,9 @@ class StylizePanel(QWidget):
             row.addWidget(w)
         row.addWidget(self.single_status, 1)
         sl.addLayout(row)
-        if CompareView is not None:
-            self.view = CompareView(single)
-            self.view.set_placeholder("Open a photo (Open image…) or drop it on the window: the original shows "
-                                      "left of the split line, the stylized result right of it (drag the line).")
-        else:  # pragma: no cover
-            self.view = QLabel(single)
+        self.view = CompareView(single)
+        self.view.set_placeholder("Open a photo (Open image…) or drop it on the window: the original shows "
+                                  "left of the split line, the stylized result right of it (drag the line).")
         self.view.setMinimumHeight(200)
         sl.addWidget(self.view, 1)
         split.addWidget(single)
@@ -320,21 +314,19 @@ class StylizePanel(QWidget):
     @Slot(object)
     def _on_single_progress(self, p: Progress) -> None:
         inp = p.extra.get("input") if p.extra else None
-        if inp is not None and CompareView is not None:
+        if inp is not None:
             self.view.set_images(inp, inp)
             self.view.fit()
         self.single_status.setText(p.message)
 
     @Slot(QImage)
     def _on_single_preview(self, img: QImage) -> None:
-        if CompareView is not None:
-            self.view.set_after(img)
+        self.view.set_after(img)
 
     @Slot(object)
     def _on_single_finished(self, res: dict) -> None:
         self.result_image = res["image"]
-        if CompareView is not None:
-            self.view.set_after(res["image"])
+        self.view.set_after(res["image"])
         w, h = res["size"]
         self.single_status.setText(f"{res['model']} ({res['direction']}): {w}×{h}")
         self.export_btn.setEnabled(True)

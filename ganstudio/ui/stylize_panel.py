@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from ganstudio.core.progress import Progress, format_eta
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, array_to_qimage, start_job
 
+from ganstudio.ui.widgets.folder_field import FolderField
 from ganstudio.ui.widgets.image_view import CompareView
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,10 @@ class StylizePanel(QWidget):
         batch = QGroupBox("Batch folder", self)
         bl = QVBoxLayout(batch)
         form = QFormLayout()
-        self.in_edit, in_row = self._path_row("Input folder (read only, never written to)", self._browse_in)
-        self.out_edit, out_row = self._path_row("Output folder (same tree as the input)", self._browse_out)
+        in_row = FolderField("Input folder (read only, never written to)", "Input folder", self)
+        in_row.chosen.connect(self.open_folder)
+        out_row = FolderField("Output folder (same tree as the input)", "Output folder", self)
+        self.in_edit, self.out_edit = in_row.edit, out_row.edit
         form.addRow("Input:", in_row)
         form.addRow("Output:", out_row)
         opts = QHBoxLayout()
@@ -200,18 +203,6 @@ class StylizePanel(QWidget):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
         split.setSizes([560, 260])
-
-    def _path_row(self, placeholder: str, slot):
-        w = QWidget(self)
-        h = QHBoxLayout(w)
-        h.setContentsMargins(0, 0, 0, 0)
-        edit = QLineEdit(w)
-        edit.setPlaceholderText(placeholder)
-        btn = QPushButton("…", w)
-        btn.clicked.connect(slot)
-        h.addWidget(edit, 1)
-        h.addWidget(btn)
-        return edit, w
 
     def _fill_models(self) -> None:
         """Manifest entries (a quick JSON read + file checks); the user's own files are added later."""
@@ -370,16 +361,6 @@ class StylizePanel(QWidget):
         if not self.out_edit.text():
             self.out_edit.setText(str(Path(path).parent / f"{Path(path).name}_stylized"))
         return True
-
-    def _browse_in(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Input folder")
-        if d:
-            self.open_folder(d)
-
-    def _browse_out(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Output folder")
-        if d:
-            self.out_edit.setText(d)
 
     @Slot()
     def start_batch(self) -> bool:

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.imageio import IMAGE_SUFFIXES
 from ganstudio.core.progress import Progress
+from ganstudio.ui.widgets.folder_field import FolderField
 from ganstudio.ui.widgets.image_view import CompareView, ImageView, link_views
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, start_job
 
@@ -157,9 +157,12 @@ class UpscalePanel(QWidget):
 
         batch = QGroupBox("Batch (folder)")
         bform = QFormLayout(batch)
-        self.in_edit, in_row = self._path_row("Input folder", self._browse_in)
+        in_row = FolderField("Input folder", "Folder of images to upscale", self)
+        in_row.chosen.connect(self.open_folder)
+        self.in_edit = in_row.edit
         bform.addRow("Input", in_row)
-        self.out_edit, out_row = self._path_row("Output folder", self._browse_out)
+        out_row = FolderField("Output folder", "Output folder", self)
+        self.out_edit = out_row.edit
         bform.addRow("Output", out_row)
         self.recursive_check = QCheckBox("Include sub-folders (mirrored)")
         self.recursive_check.setChecked(True)
@@ -220,19 +223,6 @@ class UpscalePanel(QWidget):
         rcol.addLayout(vrow)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-
-    def _path_row(self, placeholder: str, slot):
-        edit = QLineEdit()
-        edit.setPlaceholderText(placeholder)
-        btn = QPushButton("…")
-        btn.setFixedWidth(32)
-        btn.clicked.connect(slot)
-        w = QWidget()
-        lay = QHBoxLayout(w)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(edit, 1)
-        lay.addWidget(btn)
-        return edit, w
 
     @Slot(float)
     def _split_moved(self, fraction: float) -> None:
@@ -476,16 +466,6 @@ class UpscalePanel(QWidget):
             self.out_edit.setText(str(p.parent / f"{p.name}_upscaled"))
         self.batch_status.setText("Choose the output folder and press Start batch.")
         return True
-
-    def _browse_in(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Folder of images to upscale")
-        if d:
-            self.open_folder(d)
-
-    def _browse_out(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Output folder")
-        if d:
-            self.out_edit.setText(d)
 
     def start_batch(self) -> bool:
         src, out = self.in_edit.text().strip(), self.out_edit.text().strip()

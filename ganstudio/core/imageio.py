@@ -76,10 +76,6 @@ class ImageData:
     def channels(self) -> int:
         return int(self.pixels.shape[2])
 
-    @property
-    def has_alpha(self) -> bool:
-        return self.alpha is not None
-
     def rgb8(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB for display."""
         px = self.pixels

@@ -85,10 +85,6 @@ class ModelEntry:
         return data
 
     @property
-    def in_library(self) -> bool:
-        return self.source == LIBRARY
-
-    @property
     def path(self) -> str:
         """The present file as a string ("" when it is not on this machine)."""
         p = entry_path(self)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 
 import torch
 
@@ -142,7 +141,3 @@ def set_cpu_threads(n: int | None) -> int:
     if n:
         torch.set_num_threads(max(1, int(n)))
     return torch.get_num_threads()
-
-
-def default_cpu_threads() -> int:
-    return max(1, os.cpu_count() or 1)

@@ -610,11 +610,6 @@ class LatentPanel(QWidget):
         for t in self.tiles:
             t.setChecked(t.seed in seeds)
 
-    def label_seed(self, seed: int, label: Optional[bool]) -> None:
-        for t in self.tiles:
-            if t.seed == seed:
-                t.set_label(label)
-
     def labels(self) -> tuple[list[int], list[int]]:
         yes = [t.seed for t in self.tiles if t.label is True]
         no = [t.seed for t in self.tiles if t.label is False]

@@ -336,7 +336,6 @@ def upscale_image(
     overlap: Optional[int] = None,
     device="auto",
     precision: str = "fp32",
-    half: bool = False,
     alpha: str = "bicubic",
     upscaler: Optional[Upscaler] = None,
     cancel: Optional[CancelToken] = None,
@@ -349,7 +348,7 @@ def upscale_image(
     """
     if alpha not in ("bicubic", "network"):
         raise ValueError(f"alpha must be 'bicubic' or 'network', not {alpha!r}")
-    up = upscaler or load_upscaler(model, device, precision, half)
+    up = upscaler or load_upscaler(model, device, precision)
     px = image.pixels
     if px.ndim == 2:
         px = px[:, :, None]
@@ -447,7 +446,6 @@ def upscale_file(
     overlap: Optional[int] = None,
     device="auto",
     precision: str = "fp32",
-    half: bool = False,
     alpha: str = "bicubic",
     upscaler: Optional[Upscaler] = None,
     cancel: Optional[CancelToken] = None,
@@ -455,7 +453,7 @@ def upscale_file(
     """Generator: read ``input``, upscale, write ``output`` (default ``<stem>_x<scale>.png`` beside it).
     Returns a dict with input, output, size and seconds. Never overwrites the input."""
     t0 = time.monotonic()
-    up = upscaler or load_upscaler(model, device, precision, half)
+    up = upscaler or load_upscaler(model, device, precision)
     out_scale = float(scale) if scale else float(up.scale)
     if output is None:
         output = Path(input).with_name(default_output_name(input, out_scale))
@@ -570,7 +568,6 @@ def upscale_batch(
     overlap: Optional[int] = None,
     device="auto",
     precision: str = "fp32",
-    half: bool = False,
     alpha: str = "bicubic",
     recursive: bool = True,
     overwrite: bool = False,
@@ -607,7 +604,7 @@ def upscale_batch(
     if total == 0:
         yield Progress(0, 0, "nothing to do")
         return report
-    up = upscaler or load_upscaler(model, device, precision, half)
+    up = upscaler or load_upscaler(model, device, precision)
     clock = EtaClock()
     for i, (src, dst) in enumerate(todo):
         if cancel is not None:

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlparse
 
 from ganstudio.core import library, manifest, paths
 from ganstudio.core.download import download
-from ganstudio.core.files import file_sha256
+from ganstudio.core.files import cached_sha256
 from ganstudio.core.progress import CancelToken
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def download_model(cancel: CancelToken | None = None, model_id: str | None = Non
         entry = manifest.find_model(model_id)
         present = manifest.entry_path(entry)
         if present is not None and (not entry.sha256 or not present.is_file()
-                                    or file_sha256(present) == entry.sha256):
+                                    or cached_sha256(present) == entry.sha256):
             return entry
         if not entry.url:
             raise ValueError(f"model {entry.id} has no download address in its manifest")

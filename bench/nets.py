@@ -219,13 +219,7 @@ def main(argv=None) -> int:
     for case in CASES:
         if args.only and case.family not in args.only:
             continue
-        try:
-            mod = importlib.import_module(f"ganstudio.nets.{case.family}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"ganstudio.nets.{case.family}":
-                raise
-            print(f"{case.name:40s} skipped: ganstudio.nets.{case.family} is not present yet")
-            continue
+        mod = importlib.import_module(f"ganstudio.nets.{case.family}")
         torch.manual_seed(0)
         try:
             net = case.make(mod).eval().to(device)

@@ -51,14 +51,7 @@ class ModelDescription:
 
 
 def _family_modules():
-    mods = []
-    for name in FAMILY_MODULES:
-        try:
-            mods.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency inside the module: report it
-                raise
-    return mods
+    return [importlib.import_module(name) for name in FAMILY_MODULES]
 
 
 # Where training checkpoints keep the discriminator (rosinality train.py: "d"; pix2pix-style: "netD").

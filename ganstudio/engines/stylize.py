@@ -121,13 +121,11 @@ def _resolve_manifest(model_id: str, direction: str) -> tuple[Path, str]:
 
 
 def _entry_extra(entry, key: str):
-    value = getattr(entry, key, None)
-    if value is None:
-        for holder in ("arch_kwargs", "metrics", "extras", "extra"):
-            d = getattr(entry, holder, None)
-            if isinstance(d, dict) and key in d:
-                return d[key]
-    return value
+    """A manifest entry's own key (``reverse``, ``files``): ModelEntry keeps unknown JSON keys in ``extra``."""
+    for d in (entry.arch_kwargs, entry.metrics, entry.extra):
+        if key in d:
+            return d[key]
+    return None
 
 
 def load_generator(model, direction: str = "AtoB", device: str | torch.device = "cpu"):

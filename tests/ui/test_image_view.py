@@ -39,14 +39,17 @@ def test_to_qimage_keeps_rgb_order_and_handles_dtypes():
         to_qimage(np.zeros((2, 2, 5), np.uint8))
 
 
+def _shown(qtbot, widget, width: int, height: int):
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
 @pytest.fixture
 def view(qtbot):
-    v = ImageView()
-    qtbot.addWidget(v)
-    v.resize(400, 300)
-    v.show()
-    qtbot.waitExposed(v)
-    return v
+    return _shown(qtbot, ImageView(), 400, 300)
 
 
 def test_files_dropped_on_a_view_go_to_the_window(view):
@@ -111,11 +114,7 @@ def _grab_color(view, x, y) -> QColor:
 
 
 def test_compare_view_split_shows_before_left_after_right(qtbot):
-    v = CompareView()
-    qtbot.addWidget(v)
-    v.resize(400, 400)
-    v.show()
-    qtbot.waitExposed(v)
+    v = _shown(qtbot, CompareView(), 400, 400)
     # before is 4x smaller (an upscale input): it is stretched over the after image
     v.set_images(_solid(50, 50, (255, 0, 0)), _solid(200, 200, (0, 0, 255)))
     assert v.image_size() == (200, 200)
@@ -137,11 +136,7 @@ def test_compare_view_split_shows_before_left_after_right(qtbot):
 
 
 def test_compare_view_drag_moves_split(qtbot):
-    v = CompareView()
-    qtbot.addWidget(v)
-    v.resize(400, 400)
-    v.show()
-    qtbot.waitExposed(v)
+    v = _shown(qtbot, CompareView(), 400, 400)
     v.set_images(_solid(100, 100, (255, 0, 0)), _solid(100, 100, (0, 255, 0)))
     vp = v.viewport()
     start = QPointF(v.split_x_in_viewport(), vp.height() / 2)
@@ -168,11 +163,7 @@ def _light_pixels(widget) -> int:
 
 @pytest.mark.parametrize("cls", [ImageView, CompareView])
 def test_placeholder_drawn_only_while_empty(qtbot, cls):
-    view = cls()
-    qtbot.addWidget(view)
-    view.resize(300, 200)
-    view.show()
-    qtbot.waitExposed(view)
+    view = _shown(qtbot, cls(), 300, 200)
     assert _light_pixels(view) == 0  # the dark background, nothing else
     view.set_placeholder("Open an image or drop it here")
     assert view.placeholder() == "Open an image or drop it here"

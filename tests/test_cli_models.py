@@ -14,14 +14,12 @@ from ganstudio.cli import main
 from ganstudio.core import manifest, paths
 from ganstudio.core.progress import CancelToken, run_to_completion
 
+from model_home import isolated_model_home
+
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("GANSTUDIO_HOME", str(tmp_path / "home"))
-    models = tmp_path / "models"
-    (models / "manifest").mkdir(parents=True)
-    monkeypatch.setenv("GANSTUDIO_MODELS_DIR", str(models))
-    return tmp_path
+    return isolated_model_home(tmp_path, monkeypatch)
 
 
 def tiny_srvgg_file(path, seed=0):

@@ -8,14 +8,12 @@ import pytest
 
 from ganstudio.core import library, manifest, paths
 
+from model_home import isolated_model_home
+
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("GANSTUDIO_HOME", str(tmp_path / "home"))
-    models = tmp_path / "models"
-    (models / "manifest").mkdir(parents=True)
-    monkeypatch.setenv("GANSTUDIO_MODELS_DIR", str(models))
-    return tmp_path
+    return isolated_model_home(tmp_path, monkeypatch)
 
 
 def write_manifest(home, name, entries):

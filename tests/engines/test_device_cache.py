@@ -13,6 +13,8 @@ from ganstudio.checkpoint_io import CheckpointError
 from ganstudio.engines import device as dv
 from ganstudio.engines import model_cache
 
+from model_home import isolated_model_home
+
 
 def test_cpu_and_auto():
     assert dv.select_device("cpu") == torch.device("cpu")
@@ -62,10 +64,7 @@ def test_autocast_changes_the_compute_dtype_on_cpu():
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("GANSTUDIO_HOME", str(tmp_path / "home"))
-    models = tmp_path / "models"
-    (models / "manifest").mkdir(parents=True)
-    monkeypatch.setenv("GANSTUDIO_MODELS_DIR", str(models))
+    isolated_model_home(tmp_path, monkeypatch)
     model_cache.clear_cache()
     yield tmp_path
     model_cache.clear_cache()

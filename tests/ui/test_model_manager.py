@@ -14,17 +14,16 @@ import pytest
 from ganstudio.ui import model_manager as mm
 from ganstudio.ui.model_manager import ModelManagerDialog
 
+from model_home import isolated_model_home
+
 PAYLOAD = bytes(range(256)) * 400  # 100 KB
 
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     """Private bundled models folder + GANSTUDIO_HOME with a user library."""
-    home = tmp_path / "home"
-    models = tmp_path / "models"
-    (models / "manifest").mkdir(parents=True)
-    monkeypatch.setenv("GANSTUDIO_HOME", str(home))
-    monkeypatch.setenv("GANSTUDIO_MODELS_DIR", str(models))
+    isolated_model_home(tmp_path, monkeypatch)
+    home, models = tmp_path / "home", tmp_path / "models"
     (models / "weights").mkdir()
     (models / "weights" / "tiny.pth").write_bytes(b"x" * 2500)
     bundled = {"models": [

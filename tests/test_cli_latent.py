@@ -3,23 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ganstudio.cli import main
 from ganstudio.engines import directions as D
 from ganstudio.engines import latent as L
 from ganstudio.engines import recipe as R
-from ganstudio.nets import stylegan2
+
+from tiny_models import tiny_stylegan2_file
 
 
 @pytest.fixture
 def model(tmp_path):
-    torch.manual_seed(0)
-    g = stylegan2.Generator(32, 16, 2, channels={4: 16, 8: 16, 16: 8, 32: 8})
-    path = tmp_path / "tiny.pt"
-    torch.save({"g_ema": g.state_dict()}, path)
-    return str(path)
+    return tiny_stylegan2_file(tmp_path / "tiny.pt")
 
 
 def _png(path):
@@ -84,11 +80,8 @@ def test_edit_with_directions_file(model, tmp_path):
 def test_edit_sefa_without_file_and_wrong_model(model, tmp_path):
     assert main(["edit", "--model", model, "--seed", "1", "--direction", "sefa_0=2", "--layers", "sefa_0=0:4",
                  "-o", str(tmp_path / "s.png")]) == 0
-    torch.manual_seed(1)
-    other = tmp_path / "other.pt"
-    torch.save({"g_ema": stylegan2.Generator(32, 16, 2, channels={4: 16, 8: 16, 16: 8, 32: 8}).state_dict()},
-               other)
-    D.save_directions(tmp_path / "d.npz", D.sefa(str(other), 2))
+    other = tiny_stylegan2_file(tmp_path / "other.pt", seed=1)
+    D.save_directions(tmp_path / "d.npz", D.sefa(other, 2))
     assert main(["edit", "--model", model, "--seed", "1", "--direction", "sefa_0=2", "--directions",
                  str(tmp_path / "d.npz"), "-o", str(tmp_path / "t.png")]) == 2
     assert not (tmp_path / "t.png").exists()

@@ -7,19 +7,14 @@ import torch
 
 from ganstudio.engines import directions as D
 from ganstudio.engines import latent
-from ganstudio.nets import dcgan, stylegan2
+from ganstudio.nets import dcgan
 
-
-def _sg2(path, seed=0):
-    torch.manual_seed(seed)
-    g = stylegan2.Generator(32, 16, 2, channels={4: 16, 8: 16, 16: 8, 32: 8})
-    torch.save({"g_ema": g.state_dict()}, path)
-    return str(path)
+from tiny_models import tiny_stylegan2_file
 
 
 @pytest.fixture
 def sg2(tmp_path):
-    return _sg2(tmp_path / "a.pt")
+    return tiny_stylegan2_file(tmp_path / "a.pt")
 
 
 def _orthonormal(v, atol=1e-5):
@@ -94,7 +89,7 @@ def test_save_load_tied_to_model(sg2, tmp_path, suffix):
     back = D.load_directions(path, lm.sha256)
     assert back.names == ["sefa_0", "sefa_1", "sefa_2", "glasses"] and back.source == "mixed"
     assert np.array_equal(back.vectors, d.vectors) and np.array_equal(back.scales, d.scales)
-    other = _sg2(tmp_path / "b.pt", seed=1)
+    other = tiny_stylegan2_file(tmp_path / "b.pt", seed=1)
     with pytest.raises(D.DirectionsError, match="another model"):
         D.load_job(str(path), other)
     assert D.load_job(str(path), sg2)["names"][-1] == "glasses"

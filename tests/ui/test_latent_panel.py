@@ -8,22 +8,16 @@ from PIL import Image
 
 from ganstudio.engines import directions as D
 from ganstudio.engines import latent as L
-from ganstudio.nets import stylegan2
 from ganstudio.ui.latent_panel import LatentPanel
 
-
-def _model(path, seed=0):
-    torch.manual_seed(seed)
-    g = stylegan2.Generator(32, 16, 2, channels={4: 16, 8: 16, 16: 8, 32: 8})
-    torch.save({"g_ema": g.state_dict()}, path)
-    return str(path)
+from tiny_models import tiny_stylegan2_file
 
 
 @pytest.fixture
 def panel(qtbot, tmp_path):
     p = LatentPanel()
     qtbot.addWidget(p)
-    model = _model(tmp_path / "tiny.pt")
+    model = tiny_stylegan2_file(tmp_path / "tiny.pt")
     with qtbot.waitSignal(p.grid_ready, timeout=30000):
         p.set_model(model)
     qtbot.waitUntil(lambda: p.current_image is not None, timeout=30000)
@@ -124,7 +118,7 @@ def test_export_png_restores_state(panel, qtbot, tmp_path):
 
 
 def test_directions_file_refused_on_other_model(panel, qtbot, tmp_path):
-    other = _model(tmp_path / "other.pt", seed=3)
+    other = tiny_stylegan2_file(tmp_path / "other.pt", seed=3)
     D.save_directions(tmp_path / "d.npz", D.sefa(other, 2))
     panel.load_directions(str(tmp_path / "d.npz"))
     qtbot.waitUntil(lambda: "another model" in panel.status.text(), timeout=30000)
@@ -216,7 +210,7 @@ def test_model_actions_disabled_until_a_model_is_loaded(qtbot, tmp_path):
     qtbot.addWidget(p)
     assert not p.sample_btn.isEnabled() and not p.sefa_btn.isEnabled() and not p.project_btn.isEnabled()
     with qtbot.waitSignal(p.grid_ready, timeout=30000):
-        p.set_model(_model(tmp_path / "tiny.pt"))
+        p.set_model(tiny_stylegan2_file(tmp_path / "tiny.pt"))
     assert p.sample_btn.isEnabled() and p.sefa_btn.isEnabled() and p.mix_btn.isEnabled()
     qtbot.waitUntil(lambda: not p._jobs and not p.runner.is_busy(), timeout=30000)
     p.shutdown()

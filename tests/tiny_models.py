@@ -1,0 +1,21 @@
+"""Test helper (not a test module): tiny seeded checkpoints written the way their official code saves them.
+
+Import it from any test file (tests/ is on sys.path through tests/conftest.py):
+``from tiny_models import tiny_stylegan2_file``.
+"""
+from __future__ import annotations
+
+import torch
+
+from ganstudio.nets import stylegan2
+
+TINY_STYLEGAN2_CHANNELS = {4: 16, 8: 16, 16: 8, 32: 8}
+
+
+def tiny_stylegan2_file(path, seed: int = 0) -> str:
+    """A seeded 32 px StyleGAN2 generator (style_dim 16, 2 mapping layers) saved as rosinality's
+    ``{"g_ema": state_dict}`` at ``path``; returns the path as a string."""
+    torch.manual_seed(seed)
+    g = stylegan2.Generator(32, 16, 2, channels=TINY_STYLEGAN2_CHANNELS)
+    torch.save({"g_ema": g.state_dict()}, path)
+    return str(path)

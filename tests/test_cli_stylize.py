@@ -3,19 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ganstudio.cli import main
-from ganstudio.nets import cyclegan as cg
+
+from tiny_models import tiny_cyclegan_file
 
 
 @pytest.fixture
 def setup(tmp_path):
-    torch.manual_seed(0)
-    net = cg.ResnetGenerator(ngf=4, n_blocks=2).eval()
     model = tmp_path / "latest_net_G.pth"
-    torch.save(net.state_dict(), model)
+    tiny_cyclegan_file(model, seed=0)
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
     rng = np.random.default_rng(0)

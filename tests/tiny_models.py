@@ -19,3 +19,14 @@ def tiny_stylegan2_file(path, seed: int = 0) -> str:
     g = stylegan2.Generator(32, 16, 2, channels=TINY_STYLEGAN2_CHANNELS)
     torch.save({"g_ema": g.state_dict()}, path)
     return str(path)
+
+
+def tiny_cyclegan_file(path, seed: int = 0) -> str:
+    """A seeded CycleGAN ResnetGenerator (ngf 4, 2 blocks) saved as a plain state dict, as the official
+    ``latest_net_G.pth`` files are; returns the path as a string."""
+    from ganstudio.nets import cyclegan
+
+    torch.manual_seed(seed)
+    net = cyclegan.ResnetGenerator(ngf=4, n_blocks=2).eval()
+    torch.save(net.state_dict(), path)
+    return str(path)

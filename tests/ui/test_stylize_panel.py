@@ -3,20 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from ganstudio.nets import cyclegan as cg
 from ganstudio.ui.stylize_panel import StylizePanel
+
+from tiny_models import tiny_cyclegan_file
 
 
 @pytest.fixture
 def tiny_model(tmp_path):
-    torch.manual_seed(3)
-    net = cg.ResnetGenerator(ngf=4, n_blocks=2).eval()
-    path = tmp_path / "tiny_G.pth"
-    torch.save(net.state_dict(), path)
-    return str(path)
+    return tiny_cyclegan_file(tmp_path / "tiny_G.pth", seed=3)
 
 
 @pytest.fixture

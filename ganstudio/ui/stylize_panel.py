@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from ganstudio.core.progress import Progress, format_eta
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, array_to_qimage, start_job
 
+from ganstudio.ui.settings import Settings
 from ganstudio.ui.widgets.folder_field import FolderField
 from ganstudio.ui.widgets.image_view import CompareView
 
@@ -45,15 +46,6 @@ log = logging.getLogger(__name__)
 ENGINE = "ganstudio.engines.stylize"
 THUMB = 128
 PREVIEW_SIZE = 768
-
-
-def _settings():
-    try:
-        from ganstudio.ui.settings import Settings
-
-        return Settings()
-    except Exception:  # pragma: no cover - settings are optional for the panel
-        return None
 
 
 class StylizePanel(QWidget):
@@ -66,7 +58,7 @@ class StylizePanel(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self.settings = _settings()
+        self.settings: Optional[Settings] = Settings()  # None runs on the defaults (auto device, fp32)
         self._single: Optional[JobHandle] = None
         self._pending_single: Optional[str] = None
         self._batch: Optional[JobHandle] = None

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.imageio import IMAGE_SUFFIXES
 from ganstudio.core.progress import Progress
+from ganstudio.ui.settings import Settings
 from ganstudio.ui.widgets.folder_field import FolderField
 from ganstudio.ui.widgets.image_view import CompareView, ImageView, link_views
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, start_job
@@ -59,15 +60,6 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 MODEL_FILE_FILTER = "Super-resolution models (*.pth *.pt *.safetensors *.ckpt);;All files (*)"
 
 
-def _settings():
-    try:
-        from ganstudio.ui.settings import Settings
-
-        return Settings()
-    except Exception:  # pragma: no cover - settings are optional for the panel
-        return None
-
-
 def _fmt_scale(scale: float) -> str:
     return f"{float(scale):g}"
 
@@ -85,7 +77,7 @@ class UpscalePanel(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self.settings = _settings()
+        self.settings: Optional[Settings] = Settings()  # None runs on the defaults (auto device, fp32)
         self.source = None          # ImageData of the opened image
         self.source_path: Optional[str] = None
         self.result = None          # UpscaleResult of the last run

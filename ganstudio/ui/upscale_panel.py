@@ -124,7 +124,7 @@ class UpscalePanel(QWidget):
         form.addRow("Tile", self.tile_combo)
         self.precision_combo = QComboBox()
         self.precision_combo.addItems(PRECISIONS)
-        pref = getattr(self.settings, "precision", "fp32") if self.settings is not None else "fp32"
+        pref = self.settings.precision if self.settings is not None else "fp32"
         self.precision_combo.setCurrentText(pref if pref in PRECISIONS else "fp32")
         self.precision_combo.setToolTip("fp16 / bf16 run faster on GPUs; the CPU runs fp32 when unsupported.")
         form.addRow("Precision", self.precision_combo)
@@ -289,7 +289,7 @@ class UpscalePanel(QWidget):
 
     def _job_common(self) -> dict:
         tile = self.tile_combo.currentData()
-        device = getattr(self.settings, "device", "auto") if self.settings is not None else "auto"
+        device = self.settings.device if self.settings is not None else "auto"
         return {"model": self.current_model(), "scale": float(self.scale_spin.value()), "tile": tile,
                 "device": device or "auto", "precision": self.precision_combo.currentText()}
 

@@ -67,26 +67,12 @@ def _write(path, image, state, lm):
     write_png(path, image, state_to_recipe({**state, "model": lm.path}, lm.sha256, lm.family))
 
 
-def _grid(images, cols=None):
-    import math
-
-    import numpy as np
-
-    n, h, w, c = images.shape
-    cols = cols or int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / cols))
-    out = np.zeros((rows * h, cols * w, c), np.uint8)
-    for i, im in enumerate(images):
-        r, k = divmod(i, cols)
-        out[r * h:(r + 1) * h, k * w:(k + 1) * w] = im
-    return out
-
-
 def _sample(args) -> int:
     from pathlib import Path
 
     import numpy as np
 
+    from ganstudio.core.imageio import compose_grid
     from ganstudio.engines import latent as L
 
     try:
@@ -115,7 +101,7 @@ def _sample(args) -> int:
         return 0
     if args.grid and out.suffix.lower() == ".png":
         out.parent.mkdir(parents=True, exist_ok=True)
-        _write(out, _grid(imgs), {**state, "z": res["z"]}, lm)
+        _write(out, compose_grid(imgs), {**state, "z": res["z"]}, lm)
         print(out)
         return 0
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +117,7 @@ def _sample(args) -> int:
             one["wplus"] = res["wplus"][i:i + 1]
         _write(out / name, imgs[i], one, lm)
     if args.grid:
-        _write(out / "grid.png", _grid(imgs), {**state, "z": res["z"]}, lm)
+        _write(out / "grid.png", compose_grid(imgs), {**state, "z": res["z"]}, lm)
     print(f"{len(imgs)} image(s) in {out}")
     return 0
 

@@ -585,6 +585,23 @@ def from_float_rgb(arr, like: ImageData | None = None, bit_depth: int | None = N
     return out
 
 
+# --------------------------------------------------------------------------------------------- grids
+def compose_grid(images, cols: int | None = None, fill: int = 0) -> np.ndarray:
+    """Tile same-size (H, W, C) uint8 images (a list or an (N, H, W, C) array) into rows of ``cols``
+    (default: a square-ish grid, ceil(sqrt(N)) wide); empty cells are ``fill``."""
+    import math
+
+    n = len(images)
+    h, w, c = images[0].shape
+    cols = cols or int(math.ceil(math.sqrt(n)))
+    rows = (n + cols - 1) // cols
+    out = np.full((rows * h, cols * w, c), fill, np.uint8)
+    for i, im in enumerate(images):
+        r, k = divmod(i, cols)
+        out[r * h:(r + 1) * h, k * w:(k + 1) * w] = im
+    return out
+
+
 # --------------------------------------------------------------------------------------------- folders
 def is_image_path(path) -> bool:
     p = Path(path)

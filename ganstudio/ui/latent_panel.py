@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ganstudio.core.imageio import compose_grid
 from ganstudio.ui.widgets.image_view import ImageView, to_qimage
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, LatestOnlyRunner, start_job
 
@@ -52,18 +53,8 @@ GRID = 4
 SLIDER_STEPS = 100  # slider -100..100 maps to -SIGMAS..+SIGMAS standard deviations along the direction
 SIGMAS = 3.0
 TILE_ICON = 96  # grid icon size when there is room
+GRID_FILL = 32  # dark grey behind the empty cells of the arithmetic grids
 TILE_MIN = 56  # the grid may shrink to this, so the tab fits a 1280x800 window (and smaller)
-
-
-def compose_grid(images: list[np.ndarray], cols: int) -> np.ndarray:
-    """Tile same-size (H, W, 3) uint8 images into rows of ``cols``."""
-    h, w, c = images[0].shape
-    rows = (len(images) + cols - 1) // cols
-    out = np.full((rows * h, cols * w, c), 32, np.uint8)
-    for i, im in enumerate(images):
-        r, k = divmod(i, cols)
-        out[r * h:(r + 1) * h, k * w:(k + 1) * w] = im
-    return out
 
 
 class _Relay(QObject):
@@ -852,7 +843,8 @@ class LatentPanel(QWidget):
     def _on_arith(self, res: dict) -> None:
         top = list(res["means"]) + [res["result"]]
         self.arith_result = res
-        self.arith_view.set_image(np.concatenate([compose_grid(top, 4), compose_grid(list(res["perturbed"]), 4)]))
+        self.arith_view.set_image(np.concatenate([compose_grid(top, 4, fill=GRID_FILL),
+                                                  compose_grid(list(res["perturbed"]), 4, fill=GRID_FILL)]))
 
     # ------------------------------------------------------------------------------------------ projection
     def _project_dialog(self) -> None:

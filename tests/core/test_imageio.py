@@ -366,3 +366,16 @@ def test_list_images_skips_other_files(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == ["a.jpg", "b.PNG", "sub/c.tiff"]
     assert [p.name for p in list_images(tmp_path, recursive=False)] == ["a.jpg", "b.PNG"]
+
+
+def test_compose_grid_rows_columns_and_fill():
+    from ganstudio.core.imageio import compose_grid
+
+    tiles = [np.full((2, 3, 3), v, np.uint8) for v in (10, 20, 30)]
+    square = compose_grid(tiles)  # ceil(sqrt(3)) = 2 columns, 2 rows
+    assert square.shape == (4, 6, 3)
+    assert square[0, 0, 0] == 10 and square[0, 3, 0] == 20 and square[2, 0, 0] == 30
+    assert square[2, 3, 0] == 0  # the empty cell
+    row = compose_grid(np.stack(tiles), 4, fill=32)  # an (N, H, W, C) array works too
+    assert row.shape == (2, 12, 3)
+    assert [row[0, 3 * k, 0] for k in range(4)] == [10, 20, 30, 32]

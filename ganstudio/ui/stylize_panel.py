@@ -411,7 +411,7 @@ class StylizePanel(QWidget):
             self.eta_label.setText(f"ETA {format_eta(eta)}")
         out, thumb = extra.get("output"), extra.get("thumb")
         if out and thumb is not None:
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(array_to_qimage(np.ascontiguousarray(thumb)))),
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(array_to_qimage(thumb))),
                                    Path(out).name)
             item.setToolTip(out)
             item.setData(Qt.ItemDataRole.UserRole, out)

@@ -6,9 +6,17 @@ Small model: SPADE with ``--ngf`` (16) and SPADE hidden width ``--nhidden`` (128
 models may use less), 12 labels + dontcare (semantic_nc 13), 'normal' upsampling, 256×256 output, random
 seeded weights (the speed does not depend on the values).
  * engine: ``ganstudio.engines.paint.render`` on a label map changed by one brush dab per run (one-hot, forward,
-   tensor2im), the time the worker spends per preview;
- * stroke-to-preview: the same through the GUI path — ``LatestOnlyRunner(debounce)`` + EngineWorker thread —
-   from submit() (the end of a stroke) to the result signal; includes the debounce.
+   tensor2im), the time the worker spends per render: at the live-preview size (``size="fit", scale=0.5``:
+   128×128) and at full resolution (256×256);
+ * GUI path: the real ``PaintPanel`` (offscreen), each stroke one undoable edit of its canvas
+   (``set_label_map(..., reset_history=False)``), so the panel's own LatestOnlyRunner (debounce included),
+   EngineWorker threads, idle timer and result display are all in the figure:
+   - stroke-to-preview while painting: edit -> the live preview shown (``live_rendered``); the next stroke
+     follows at once, as a user painting on (no pause, so no full render in between);
+   - full-resolution render after a pause: the automatic render's start -> its result shown (``full_rendered``);
+   - stroke during a full render: an edit while the full render runs (it is cancelled between blocks) ->
+     the live preview shown;
+   - before (for comparison): the old path, live renders at full size (``live_scale = 1``).
 Full model: the official ade20k configuration (ngf 64, semantic_nc 151, 256×256), random weights.
 """
 from __future__ import annotations
@@ -17,6 +25,7 @@ import argparse
 import os
 import statistics
 import sys
+from collections import Counter
 import tempfile
 import time
 from pathlib import Path
@@ -62,49 +71,150 @@ def strokes(n, seed=0):
         yield lm
 
 
-def bench_engine(path, runs, device):
+def bench_engine(path, runs, device, scale=1.0):
     from ganstudio.engines import paint
 
     maps = list(strokes(runs + 3))
     for lm in maps[:3]:
-        paint.render(lm, model=str(path), device=device)  # load + warm up
+        paint.render(lm, model=str(path), device=device, size="fit", scale=scale)  # load + warm up
     times = []
     for lm in maps[3:]:
         t = time.perf_counter()
-        paint.render(lm, model=str(path), device=device)
+        out = paint.render(lm, model=str(path), device=device, size="fit", scale=scale)
         times.append((time.perf_counter() - t) * 1000)
-    return times
+    return times, out.shape[:2]
 
 
-def bench_qt(path, runs, device, debounce_ms):
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+def line(name, t, extra=""):
+    print(f"  {name:34s} p50 {pct(t, 50):7.1f} ms  p95 {pct(t, 95):7.1f} ms  (n={len(t)}){extra}")
 
-    from ganstudio.workers.engine_worker import EngineJob, LatestOnlyRunner
 
-    app = QCoreApplication.instance() or QCoreApplication([])
-    runner = LatestOnlyRunner(debounce_ms)
-    times = []
-    for i, lm in enumerate(strokes(runs + 2, seed=1)):
-        loop = QEventLoop()
-        got = {}
+def _threads_in_worker(cancel=None):
+    """Run as an EngineJob: torch's CPU thread count as an engine worker thread sees it."""
+    import torch
 
-        def on_result(rid, res, loop=loop, got=got):
-            got["t"] = time.perf_counter()
+    return torch.get_num_threads()
+
+
+def worker_threads() -> int:
+    from PySide6.QtCore import QEventLoop
+
+    from ganstudio.workers.engine_worker import EngineJob, start_job
+
+    loop, got = QEventLoop(), {}
+    h = start_job(EngineJob("__main__:_threads_in_worker", {}, name="threads"))
+    h.worker.finished.connect(lambda n: (got.setdefault("n", n), loop.quit()))
+    loop.exec()
+    h.wait()
+    return got["n"]
+
+
+def _wait(app, cond, timeout_s=120.0):
+    """Run the event loop until ``cond()``, checked every millisecond from a QTimer.
+
+    Not a Python loop around ``app.processEvents()``: with PySide6 6.12.0 on CPython 3.11 every call of a
+    void Qt method from Python drops one reference to None (and every ``emit()`` one to True), and a tight
+    polling loop drained None's count until the interpreter aborted (``none_dealloc``). Slots called from
+    Qt do not leak."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    if cond():
+        return
+    loop, timer, end = QEventLoop(), QTimer(), time.perf_counter() + timeout_s
+    state = {"timeout": False}
+
+    def tick():
+        if cond():
+            loop.quit()
+        elif time.perf_counter() > end:
+            state["timeout"] = True
             loop.quit()
 
-        runner.result.connect(on_result)
-        t0 = time.perf_counter()
-        runner.submit(EngineJob("ganstudio.engines.paint:render",
-                                dict(label_map=lm, model=str(path), device=device), name="paint preview"))
-        QTimer.singleShot(60000, loop.quit)
-        loop.exec()
-        runner.result.disconnect(on_result)
+    timer.setInterval(1)
+    timer.timeout.connect(tick)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    if state["timeout"]:
+        raise TimeoutError("benchmark: the panel did not answer")
+
+
+def bench_panel(path, runs, device, live_scale=0.0):
+    """-> dict of latency lists (ms): live, full, during_full, before."""
+    from PySide6.QtWidgets import QApplication
+
+    from ganstudio.ui.paint_panel import PaintPanel
+    from ganstudio.ui.settings import Settings
+
+    app = QApplication.instance() or QApplication([])
+    Settings().device = device
+    panel = PaintPanel()
+    if live_scale:  # fixed; else adaptive (the panel's default)
+        panel.adaptive_live, panel.live_scale = False, live_scale
+    panel.resize(1200, 800)
+    panel.show()
+    panel.set_model(str(path))
+    _wait(app, lambda: panel.full_renders >= 1 and panel.is_idle())
+    out = {"live_sizes": Counter(), "full_size": tuple(panel.last_result.shape[:2])}
+    stamps = {}
+    panel.live_rendered.connect(lambda im: stamps.setdefault("live", (time.perf_counter(), im.shape)))
+    maps = strokes(4 * runs + 10, seed=1)
+
+    def stroke():
+        stamps.clear()
+        t = time.perf_counter()
+        panel.canvas.set_label_map(next(maps), reset_history=False)
+        return t
+
+    def live_ms(t0, sizes=None):
+        _wait(app, lambda: "live" in stamps)
+        if sizes is not None:
+            sizes["x".join(map(str, stamps["live"][1][1::-1]))] += 1
+        return (stamps["live"][0] - t0) * 1000
+
+    # painting on: every stroke right after the previous preview
+    live = []
+    for i in range(runs + 2):
+        t0 = stroke()
+        ms = live_ms(t0, out["live_sizes"] if i >= 2 else None)
         if i >= 2:
-            times.append((got["t"] - t0) * 1000)
-    runner.shutdown()
-    del app
-    return times
+            live.append(ms)
+    out["live"] = live
+    # pauses: the full-resolution render after each (its own start -> shown)
+    _wait(app, panel.is_idle)
+    full = []
+    for _ in range(max(3, runs // 2)):
+        n = panel.full_renders
+        stroke()
+        _wait(app, lambda: panel.full_renders > n and panel.is_idle())
+        full.append(panel.last_full_ms)
+    out["full"] = full
+    # a stroke while the full render runs (half-way through a typical one)
+    during = []
+    half = statistics.median(full) / 2000
+    for _ in range(max(3, runs // 3)):
+        n = panel.full_started
+        stroke()
+        _wait(app, lambda: panel.full_started > n)
+        t_wait = time.perf_counter() + half
+        _wait(app, lambda: time.perf_counter() >= t_wait)
+        t0 = stroke()
+        during.append(live_ms(t0))
+        _wait(app, panel.is_idle)
+    out["during_full"] = during
+    # before: live renders at full size (the old path), painting on
+    panel.adaptive_live, panel.live_scale = False, 1.0
+    before = []
+    for i in range(runs + 2):
+        t0 = stroke()
+        ms = live_ms(t0)
+        if i >= 2:
+            before.append(ms)
+    out["before"] = before
+    _wait(app, panel.is_idle)
+    panel.shutdown()
+    panel.close()
+    return out
 
 
 def bench_full(runs, device, precision="fp32", channels_last=False, ngf=64, semantic_nc=151, nhidden=128):
@@ -167,11 +277,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--full-runs", type=int, default=3)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--debounce", type=int, default=40, help="the panel's debounce in ms")
     ap.add_argument("--skip-qt", action="store_true")
     ap.add_argument("--ngf", type=int, default=16, help="small model width")
     ap.add_argument("--nhidden", type=int, default=128, help="small model SPADE hidden width (upstream: 128)")
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--live-scale", type=float, default=0.0,
+                    help="fix the panel's live preview scale (0 = adaptive, the panel's default)")
     ap.add_argument("--precisions", default="fp32", help="for the ade20k-size forward, e.g. fp32,fp16,bf16 (CUDA)")
     ap.add_argument("--channels-last-check", action="store_true", help="small model forward, NCHW vs NHWC")
     ap.add_argument("--fixture", help="shared/parity/spade/fixture.pt: compare precisions on the official outputs")
@@ -180,19 +291,36 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
-          f"cpu count {os.cpu_count()}")
+    load0 = os.getloadavg()
+    print(f"torch {torch.__version__}, device {args.device}, torch threads {torch.get_num_threads()} "
+          f"(--threads {args.threads or 'default'}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), "
+          f"cpu count {os.cpu_count()}, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["GANSTUDIO_HOME"] = str(Path(tmp) / "home")  # the panel's settings: a clean, private home
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         path, n = small_model(Path(tmp), args.ngf, args.nhidden)
         print(f"small SPADE: ngf {args.ngf}, SPADE hidden {args.nhidden}, semantic_nc 13 (12 labels + dontcare), "
               f"normal, 256x256, {n / 1e6:.2f} M params")
-        t = bench_engine(path, args.runs, args.device)
-        print(f"  engine render      p50 {pct(t, 50):7.1f} ms  p95 {pct(t, 95):7.1f} ms  mean {statistics.mean(t):7.1f} ms"
-              f"  (n={len(t)})")
+        t, hw = bench_engine(path, args.runs, args.device, scale=0.5)
+        line(f"engine render live {hw[1]}x{hw[0]}", t)
+        t, hw = bench_engine(path, args.runs, args.device)
+        line(f"engine render full {hw[1]}x{hw[0]}", t)
         if not args.skip_qt:
-            t = bench_qt(path, args.runs, args.device, args.debounce)
-            print(f"  stroke-to-preview  p50 {pct(t, 50):7.1f} ms  p95 {pct(t, 95):7.1f} ms  "
-                  f"(LatestOnlyRunner, debounce {args.debounce} ms included, n={len(t)})")
+            from ganstudio.ui import paint_panel as pp
+
+            r = bench_panel(path, args.runs, args.device, args.live_scale)
+            mode = (f"live scale fixed {args.live_scale}" if args.live_scale else
+                    f"adaptive live scale, budget {pp.LIVE_BUDGET_MS:.0f} ms")
+            print(f"  GUI path (PaintPanel: debounce {pp.DEBOUNCE_MS} ms, {mode}, full render "
+                  f"after a {pp.FULL_DELAY_MS} ms pause; torch threads in the engine worker {worker_threads()}):")
+            fh = r["full_size"]
+            sizes = ", ".join(f"{k} x{v}" for k, v in r["live_sizes"].most_common())
+            line("stroke-to-preview, live", r["live"], f"  <- while painting; preview sizes {sizes}")
+            line(f"full-resolution render {fh[1]}x{fh[0]}", r["full"], "  (after a pause; start -> shown)")
+            line("stroke during a full render", r["during_full"], "  (full cancelled between blocks)")
+            line(f"before: live at full size {fh[1]}x{fh[0]}", r["before"], "  (old path, for comparison)")
+    load1 = os.getloadavg()
+    print(f"load average at the end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     if args.fixture:
         fixture_precision(args.fixture, args.device, args.precisions.split(","))
     if args.channels_last_check:

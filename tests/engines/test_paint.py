@@ -275,18 +275,18 @@ def test_render_cancel_stops_between_blocks_and_removes_its_hooks(tmp_path):
     tok = CancelToken()
     ran = []
 
-    def after_head(*_args):  # returns None: the block's output is kept
-        ran.append("head_0")
+    def after_norm(*_args):  # returns None: the layer's output is kept
+        ran.append("head_0.norm_0")
         tok.cancel()
 
-    h1 = net.head_0.register_forward_hook(after_head)
-    h2 = net.up_0.register_forward_hook(lambda *_: ran.append("up_0"))
+    h1 = net.head_0.norm_0.register_forward_hook(after_norm)
+    h2 = net.head_0.conv_0.register_forward_hook(lambda *_: ran.append("head_0.conv_0"))
     try:
         with pytest.raises(Cancelled):
             paint.render(blobs(), model=str(path), cancel=tok)
     finally:
         h1.remove()
         h2.remove()
-    assert ran == ["head_0"]  # cancelled mid-forward: the later blocks never ran
+    assert ran == ["head_0.norm_0"]  # cancelled inside the first block: its next layer never ran
     assert all(not m._forward_pre_hooks for m in net.modules())
     paint.render(blobs(), model=str(path), cancel=CancelToken())  # the module still renders

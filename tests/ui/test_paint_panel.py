@@ -29,6 +29,7 @@ def model_path(tmp_path):
 @pytest.fixture
 def panel(qtbot, model_path):
     p = PaintPanel()
+    p.adaptive_live = False  # a fixed half-size live preview (the tiny model would otherwise go to full size)
     qtbot.addWidget(p)
     p.resize(1000, 700)
     p.show()
@@ -120,6 +121,34 @@ def test_an_edit_cancels_a_pending_full_render(qtbot, panel):
     assert shown == [(64, 64, 3)]  # only the automatic full render of the new map
     assert panel.full_started == full_started + 2 and panel.full_renders == fulls + 1
     assert not panel.last_message.startswith("Full-size render")
+
+
+def test_choose_live_scale():
+    from ganstudio.ui.paint_panel import choose_live_scale
+
+    assert choose_live_scale(40, 256, 32, 100) == 1.0  # the full render fits: live at full size
+    assert choose_live_scale(460, 256, 32, 100) == 3 / 8  # 460·(4/8)² = 115 > 100, 460·(3/8)² = 64.7: 96 px
+    assert choose_live_scale(800, 256, 32, 100) == 2 / 8  # 800·(3/8)² = 112.5 > 100: 64 px
+    assert choose_live_scale(5000, 256, 32, 100) == 1 / 8  # never below one multiple
+    assert choose_live_scale(300, 512, 64, 100) == 4 / 8  # 300·(5/8)² = 117 > 100, 300·(4/8)² = 75
+
+
+def test_fast_model_adapts_to_full_size_live_renders(qtbot, model_path):
+    p = PaintPanel()
+    qtbot.addWidget(p)
+    p.live_budget_ms = 60000.0  # any machine renders the tiny model inside this
+    with qtbot.waitSignal(p.full_rendered, timeout=30000) as first:
+        p.set_model(str(model_path))
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    assert first.args[0].shape == (64, 64, 3)
+    assert p.live_scale == 1.0  # timed once: fast enough for full-size live renders
+    started, fulls = p.runner.started_count, p.full_started
+    with qtbot.waitSignal(p.live_rendered, timeout=30000) as live:
+        p.canvas.set_label_map(np.full((64, 64), 2, np.uint8), reset_history=False)
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    assert live.args[0].shape == (64, 64, 3)
+    assert p.runner.started_count == started + 1 and p.full_started == fulls  # no second render needed
+    p.shutdown()
 
 
 def test_quick_strokes_coalesce(qtbot, panel):

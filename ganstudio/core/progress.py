@@ -93,6 +93,17 @@ def format_eta(seconds: Optional[float]) -> str:
 EngineGenerator = Generator[Progress, None, Any]
 
 
+def map_progress(gen, fn):
+    """Re-yield every item of the generator ``gen`` as ``fn(item)`` and return ``gen``'s return value
+    (``result = yield from map_progress(inner, fn)``: an inner job's steps reported as the outer's)."""
+    while True:
+        try:
+            item = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield fn(item)
+
+
 def run_to_completion(gen, on_progress=None):
     """Drive an engine generator without Qt (CLI, tests); returns the generator's return value."""
     try:

@@ -39,7 +39,15 @@ from torch import nn
 from PIL import Image
 
 from ganstudio.core.imageio import ImageData, list_images, read_image, to_float_rgb, write_image
-from ganstudio.core.progress import CancelToken, Cancelled, EtaClock, Progress, format_eta
+from ganstudio.core.progress import (
+    CancelToken,
+    Cancelled,
+    EtaClock,
+    Progress,
+    format_eta,
+    map_progress,
+    run_to_completion,
+)
 from ganstudio.engines.device import autocast as _autocast
 from ganstudio.engines.device import select_device
 from ganstudio.engines.model_cache import get_model
@@ -245,14 +253,8 @@ def _tiled_forward(net, x: torch.Tensor, device: torch.device, precision: str, c
             return net(t).float()
 
     def tiles(sink=None):
-        gen = run_tiled(fn, xp, 1, tile=tile, overlap=overlap, cancel=cancel, align=m, device=device,
-                        label="tile", sink=sink)
-        while True:
-            try:
-                p = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            yield p
+        return run_tiled(fn, xp, 1, tile=tile, overlap=overlap, cancel=cancel, align=m, device=device,
+                         label="tile", sink=sink)
 
     stats = None
     if passes == 2:
@@ -261,14 +263,8 @@ def _tiled_forward(net, x: torch.Tensor, device: torch.device, precision: str, c
                 yield int(p.done), int(p.total) * 2
         stats = collected.result()
     with frozen_instance_norm(net, stats):
-        gen = tiles()
-        while True:
-            try:
-                p = next(gen)
-            except StopIteration as stop:
-                y = stop.value
-                break
-            yield int(p.done) + (passes - 1) * int(p.total), int(p.total) * passes
+        y = yield from map_progress(
+            tiles(), lambda p: (int(p.done) + (passes - 1) * int(p.total), int(p.total) * passes))
     y = y[..., :h, :w]
     if y.shape[1] == 1:
         y = y.expand(-1, 3, -1, -1)
@@ -394,12 +390,7 @@ def stylize_array_iter(net, rgb: np.ndarray, *, official: bool = False, device="
 
 def stylize_array(net, rgb: np.ndarray, **kwargs) -> np.ndarray:
     """(H, W, 3) float32 in [0, 1] -> (H, W, 3) uint8 (256x256 when ``official``)."""
-    gen = stylize_array_iter(net, rgb, **kwargs)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return run_to_completion(stylize_array_iter(net, rgb, **kwargs))
 
 
 def _alpha_u8(img: ImageData, size: tuple[int, int] | None = None) -> np.ndarray | None:
@@ -459,14 +450,11 @@ def stylize_image(cancel: CancelToken, input_path, model, direction: str = "AtoB
         preview = stylize_array(net, small, **kw)
         yield Progress(1, 3, "preview ready; rendering full resolution", preview=preview)
     cancel.check()
-    gen = stylize_array_iter(net, rgb, **kw)
-    while True:
-        try:
-            done, total = next(gen)
-        except StopIteration as stop:
-            out = stop.value
-            break
-        yield Progress(1 + done / total, 3, f"full resolution: tile {done}/{total}")
+    def full_res(step: tuple[int, int]) -> Progress:
+        done, total = step
+        return Progress(1 + done / total, 3, f"full resolution: tile {done}/{total}")
+
+    out = yield from map_progress(stylize_array_iter(net, rgb, **kw), full_res)
     out_size = (out.shape[1], out.shape[0])
     image = _attach_alpha(out, _alpha_u8(img, out_size))
     written = None

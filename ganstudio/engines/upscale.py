@@ -47,7 +47,15 @@ from ganstudio.core.imageio import (
     read_image,
     write_image,
 )
-from ganstudio.core.progress import CancelToken, Cancelled, EtaClock, Progress, format_eta, run_to_completion
+from ganstudio.core.progress import (
+    CancelToken,
+    Cancelled,
+    EtaClock,
+    Progress,
+    format_eta,
+    map_progress,
+    run_to_completion,
+)
 from ganstudio.engines import tiling
 from ganstudio.engines.device import autocast, select_device, supported_precisions
 
@@ -613,18 +621,16 @@ def upscale_batch(
         yield Progress(i, total, f"file {i + 1}/{total} {name}")
         try:
             image = read_image(src)
-            gen = upscale_image(image, scale=scale, tile=tile, overlap=overlap, alpha=alpha, upscaler=up,
-                                cancel=cancel)
-            while True:
-                try:
-                    p = next(gen)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
+
+            def in_batch(p: Progress, i=i, name=name) -> Progress:
                 done = i + p.fraction
                 eta = clock.eta_seconds(done, total)
-                yield Progress(done, total, f"file {i + 1}/{total} {name} · {p.message.split(' · ')[0]}"
-                                            f" · ETA {format_eta(eta)}")
+                return Progress(done, total, f"file {i + 1}/{total} {name} · {p.message.split(' · ')[0]}"
+                                             f" · ETA {format_eta(eta)}")
+
+            result = yield from map_progress(
+                upscale_image(image, scale=scale, tile=tile, overlap=overlap, alpha=alpha, upscaler=up,
+                              cancel=cancel), in_batch)
             dst.parent.mkdir(parents=True, exist_ok=True)
             write_image(dst, result)
             del result, image

@@ -66,21 +66,24 @@ def _drive(gen, desc: str):
     """Run a Progress generator with a tqdm bar (bytes); returns its result."""
     from tqdm import tqdm
 
+    from ganstudio.core.progress import run_to_completion
+
     bar = None
+
+    def show(p) -> None:
+        nonlocal bar
+        total = int(p.total) if p.total else None
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                       file=sys.stderr, leave=True)
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = int(p.done)
+        bar.set_postfix_str(p.message[-40:], refresh=False)
+        bar.refresh()
+
     try:
-        while True:
-            p = next(gen)
-            total = int(p.total) if p.total else None
-            if bar is None:
-                bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                           file=sys.stderr, leave=True)
-            if total and bar.total != total:
-                bar.total = total
-            bar.n = int(p.done)
-            bar.set_postfix_str(p.message[-40:], refresh=False)
-            bar.refresh()
-    except StopIteration as stop:
-        return stop.value
+        return run_to_completion(gen, show)
     finally:
         if bar is not None:
             bar.close()

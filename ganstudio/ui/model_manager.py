@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
@@ -42,12 +42,6 @@ COLUMNS = ("ID", "Task", "Architecture", "Size", "License", "Present")
 NO_SELECTION = ("Select a model to see its description, where its file is or where to get it. "
                 "Import checkpoint… adds a file of your own to the library.")
 CHECKPOINT_FILTER = ("Checkpoints (*.pth *.pt *.ckpt *.pkl *.safetensors *.bin *.param);;All files (*)")
-
-
-def _field(obj: Any, name: str, default: Any = "") -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
 
 
 class ModelManagerDialog(QDialog):
@@ -149,7 +143,7 @@ class ModelManagerDialog(QDialog):
         return [self.table.item(r, 0).text() for r in range(self.table.rowCount())]
 
     def selected_id(self) -> str:
-        items = self.table.selectedItems() if hasattr(self, "table") else []
+        items = self.table.selectedItems()
         if not items:
             return ""
         return self.table.item(items[0].row(), 0).text()
@@ -253,18 +247,17 @@ class ModelManagerDialog(QDialog):
         self.refresh()
 
     @Slot(object)
-    def _on_finished(self, result: object) -> None:
+    def _on_finished(self, entry: manifest.ModelEntry) -> None:
+        """Both library jobs return the library / manifest ``ModelEntry``."""
         kind = self.job_kind
         self._job_ended()
-        mid = _field(result, "id", "")
+        mid = entry.id
         if kind == "import":
-            arch = _field(result, "arch", "") or "not recognised yet"
-            self._set_status(f"Imported {mid or 'the checkpoint'}: architecture {arch}")
+            self._set_status(f"Imported {mid}: architecture {entry.arch or 'not recognised yet'}")
         else:
-            where = _field(result, "path", "") or (result if isinstance(result, (str, Path)) else "")
-            self._set_status(f"Downloaded {mid or ''} {('to ' + str(where)) if where else ''}".strip())
-        if mid:
-            self.select(str(mid))
+            where = entry.path
+            self._set_status(f"Downloaded {mid} {('to ' + where) if where else ''}".strip())
+        self.select(mid)
 
     @Slot(str, str)
     def _on_failed(self, message: str, tb: str) -> None:

@@ -65,13 +65,17 @@ class ModelEntry:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known and k not in ("manifest", "extra")}
         extra = {k: v for k, v in data.items() if k not in known}
-        extra.update(data.get("extra") or {})
-        entry = cls(**kwargs, extra=extra)
-        entry.id = str(entry.id)
-        entry.size_bytes = int(entry.size_bytes or 0)
-        entry.arch_kwargs = dict(entry.arch_kwargs or {})
-        entry.metrics = dict(entry.metrics or {})
-        entry.sha256 = (entry.sha256 or "").lower()
+        try:
+            extra.update(data.get("extra") or {})
+            entry = cls(**kwargs, extra=extra)
+            entry.id = str(entry.id)
+            entry.size_bytes = int(entry.size_bytes or 0)
+            entry.arch_kwargs = dict(entry.arch_kwargs or {})
+            entry.metrics = dict(entry.metrics or {})
+            entry.sha256 = (entry.sha256 or "").lower()
+        except (TypeError, ValueError, AttributeError) as exc:  # e.g. "size_bytes": "big", "arch_kwargs": 3
+            raise ManifestError(f"{manifest or 'manifest'}: entry {data.get('id')!r} has a value of the "
+                                f"wrong type ({exc})") from exc
         if not entry.source:
             entry.source = source
         entry.manifest = manifest

@@ -61,6 +61,16 @@ def test_broken_manifest_is_skipped_not_fatal(home):
         manifest.load_manifest(strict=True)
 
 
+def test_manifest_with_a_wrongly_typed_value_is_skipped_not_fatal(home):
+    write_manifest(home, "latent.json", [{"id": "l.1", "task": "latent", "size_bytes": "big"}])
+    write_manifest(home, "paint.json", [{"id": "p.1", "task": "paint"}])
+    assert [e.id for e in manifest.load_manifest()] == ["p.1"]
+    with pytest.raises(manifest.ManifestError, match="latent.json.*'l.1'.*wrong type"):
+        manifest.load_manifest(strict=True)
+    write_manifest(home, "latent.json", [{"id": "l.2", "arch_kwargs": 3}])
+    assert [e.id for e in manifest.load_manifest()] == ["p.1"]
+
+
 def test_package_resource_entries(home):
     e = manifest.ModelEntry(id="x", package_resource="ganstudio.core:imageio.py")
     assert manifest.entry_path(e).name == "imageio.py"

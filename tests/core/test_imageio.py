@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np

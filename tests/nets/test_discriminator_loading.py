@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 import ganstudio
-from ganstudio.checkpoint_io import read_checkpoint
 from ganstudio.nets import cyclegan, dcgan, rrdbnet, spade, srvgg, stylegan2
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import threading
 
-import pytest
 from PySide6.QtGui import QColor, QImage
 
 from ganstudio.workers.engine_worker import (

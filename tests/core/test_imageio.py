@@ -1,7 +1,6 @@
 """Image I/O on every awkward mode: the tests write the odd files themselves (Pillow and OpenCV)."""
 from __future__ import annotations
 
-import io
 import os
 
 import cv2

@@ -3,7 +3,6 @@ bicubic, tiled == untiled, odd image modes, never overwriting the input, batches
 from __future__ import annotations
 
 import glob
-import io
 import os
 from pathlib import Path
 

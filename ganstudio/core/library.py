@@ -20,8 +20,6 @@ from ganstudio.core import manifest, paths
 from ganstudio.core.files import atomic_path, file_sha256, iter_blocks
 from ganstudio.core.progress import CancelToken, Progress, run_to_completion
 
-CHECKPOINT_SUFFIXES = frozenset({".pth", ".pt", ".ckpt", ".safetensors", ".bin", ".pkl"})
-
 
 class LibraryError(ValueError):
     """An import that cannot be done, with a message for the user."""

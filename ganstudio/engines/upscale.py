@@ -243,7 +243,7 @@ def auto_tile(up: Upscaler, overlap: int, width: Optional[int] = None) -> int:
         row_bytes = up.scale * (width * up.scale) * 3 * 4  # one input row of float32 RGB output rows
         side = min(side, BAND_CAP // row_bytes - 2 * overlap)
     step = max(16, up.multiple)
-    return max(64, min(2048, side // step * step))
+    return max(64, min(tiling.MAX_TILE, side // step * step))
 
 
 # ---------------------------------------------------------------------------------------------- images

@@ -15,20 +15,12 @@ from ganstudio.core import manifest, paths
 from ganstudio.core.progress import CancelToken, run_to_completion
 
 from model_home import isolated_model_home
+from tiny_models import tiny_srvgg_file
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     return isolated_model_home(tmp_path, monkeypatch)
-
-
-def tiny_srvgg_file(path, seed=0):
-    from ganstudio.nets import srvgg
-
-    torch.manual_seed(seed)
-    net = srvgg.build(num_feat=4, num_conv=1, upscale=2, act_type="prelu")
-    torch.save(net.state_dict(), path)
-    return path
 
 
 @pytest.fixture

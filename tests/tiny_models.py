@@ -30,3 +30,12 @@ def tiny_cyclegan_file(path, seed: int = 0) -> str:
     net = cyclegan.ResnetGenerator(ngf=4, n_blocks=2).eval()
     torch.save(net.state_dict(), path)
     return str(path)
+
+
+def tiny_srvgg_file(path, seed: int = 0):
+    """A seeded x2 SRVGGNetCompact (4 features, 1 conv, PReLU) saved as a plain state dict; returns ``path``."""
+    from ganstudio.nets import srvgg
+
+    torch.manual_seed(seed)
+    torch.save(srvgg.build(num_feat=4, num_conv=1, upscale=2, act_type="prelu").state_dict(), path)
+    return path

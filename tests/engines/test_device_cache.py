@@ -14,6 +14,7 @@ from ganstudio.engines import device as dv
 from ganstudio.engines import model_cache
 
 from model_home import isolated_model_home
+from tiny_models import tiny_srvgg_file
 
 
 def test_cpu_and_auto():
@@ -71,16 +72,9 @@ def home(tmp_path, monkeypatch):
     model_cache.set_capacity(4)
 
 
-def _save_srvgg(path, seed):
-    from ganstudio.nets import srvgg
-
-    torch.manual_seed(seed)
-    torch.save(srvgg.build(num_feat=4, num_conv=1, upscale=2).state_dict(), path)
-
-
 def test_cache_by_path_and_id(home):
     path = home / "models" / "tiny.pth"
-    _save_srvgg(path, 0)
+    tiny_srvgg_file(path, 0)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     (home / "models" / "manifest" / "upscale.json").write_text(json.dumps({"models": [
         {"id": "tiny", "task": "upscale", "arch": "srvgg", "file": "tiny.pth", "sha256": sha},
@@ -91,7 +85,7 @@ def test_cache_by_path_and_id(home):
     m3, _ = model_cache.get_model("tiny")
     assert m1 is m2 is m3 and d1.family == "srvgg"
     # a replaced file is loaded again (and the manifest checksum now refuses it)
-    _save_srvgg(path, 1)
+    tiny_srvgg_file(path, 1)
     os.utime(path, ns=(1, 1))
     m4, _ = model_cache.get_model(path)
     assert m4 is not m1
@@ -108,7 +102,7 @@ def test_cache_evicts_least_recently_used(home):
     paths = []
     for i in range(3):
         p = home / f"m{i}.pth"
-        _save_srvgg(p, i)
+        tiny_srvgg_file(p, i)
         paths.append(p)
     model_cache.set_capacity(2)
     a, _ = model_cache.get_model(paths[0])
@@ -143,7 +137,7 @@ def test_cuda_selection_description_and_autocast():
 @needs_cuda
 def test_cache_keeps_cpu_and_cuda_copies_apart(home):
     path = home / "tiny.pth"
-    _save_srvgg(path, 0)
+    tiny_srvgg_file(path, 0)
     cpu_net, _ = model_cache.get_model(path, device="cpu")
     gpu_net, _ = model_cache.get_model(path, device="cuda")
     assert next(cpu_net.parameters()).device.type == "cpu"

@@ -1,21 +1,23 @@
 """Paint benchmark: stroke-to-preview latency for a small SPADE, and the ade20k-size forward time.
 
     .venv/bin/python bench/paint.py [--threads N] [--runs 30] [--device cpu|cuda] [--skip-qt] [--skip-full]
+                                    [--live-scale S (fixed; default: the panel's adaptive scale)]
 
 Small model: SPADE with ``--ngf`` (16) and SPADE hidden width ``--nhidden`` (128 upstream; our own small
 models may use less), 12 labels + dontcare (semantic_nc 13), 'normal' upsampling, 256×256 output, random
 seeded weights (the speed does not depend on the values).
  * engine: ``ganstudio.engines.paint.render`` on a label map changed by one brush dab per run (one-hot, forward,
-   tensor2im), the time the worker spends per render: at the live-preview size (``size="fit", scale=0.5``:
-   128×128) and at full resolution (256×256);
+   tensor2im), the time the worker spends per render: at half size (``size="fit", scale=0.5``: 128×128) and
+   at full resolution (256×256);
  * GUI path: the real ``PaintPanel`` (offscreen), each stroke one undoable edit of its canvas
    (``set_label_map(..., reset_history=False)``), so the panel's own LatestOnlyRunner (debounce included),
    EngineWorker threads, idle timer and result display are all in the figure:
    - stroke-to-preview while painting: edit -> the live preview shown (``live_rendered``); the next stroke
-     follows at once, as a user painting on (no pause, so no full render in between);
+     follows at once, as a user painting on (no pause, so no full render in between). The preview size is
+     the panel's adaptive choice (printed), or ``--live-scale``;
    - full-resolution render after a pause: the automatic render's start -> its result shown (``full_rendered``);
-   - stroke during a full render: an edit while the full render runs (it is cancelled between blocks) ->
-     the live preview shown;
+   - stroke during a full render: an edit half-way through the full render (which is cancelled before its
+     next layer) -> the live preview shown;
    - before (for comparison): the old path, live renders at full size (``live_scale = 1``).
 Full model: the official ade20k configuration (ngf 64, semantic_nc 151, 256×256), random weights.
 """
@@ -25,9 +27,9 @@ import argparse
 import os
 import statistics
 import sys
-from collections import Counter
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -317,7 +319,7 @@ def main() -> None:
             sizes = ", ".join(f"{k} x{v}" for k, v in r["live_sizes"].most_common())
             line("stroke-to-preview, live", r["live"], f"  <- while painting; preview sizes {sizes}")
             line(f"full-resolution render {fh[1]}x{fh[0]}", r["full"], "  (after a pause; start -> shown)")
-            line("stroke during a full render", r["during_full"], "  (full cancelled between blocks)")
+            line("stroke during a full render", r["during_full"], "  (the full render is cancelled)")
             line(f"before: live at full size {fh[1]}x{fh[0]}", r["before"], "  (old path, for comparison)")
     load1 = os.getloadavg()
     print(f"load average at the end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")

@@ -10,10 +10,9 @@ only the newest request waits, stale ones are dropped). The live render is at re
 label map downsampled with nearest). The scale adapts to the machine: after each full-resolution render it
 is the largest whose expected time (full time × scale², SPADE's cost follows the pixel count) fits
 ``LIVE_BUDGET_MS`` — on 2 CPU threads a 256×256 model previews at 96×96, on a GPU at full size (then no
-second render is needed). Once
-the user pauses (``FULL_DELAY_MS`` with no edit, and the live render done) one full-resolution render
-follows automatically; any edit cancels a full render in flight (the engine checks between blocks) and a
-stale one's result is dropped. "Render full size" renders the label map at its own size on demand.
+second render is needed). Once the user pauses (``FULL_DELAY_MS`` with no edit, and the live render done)
+one full-resolution render follows automatically; any edit cancels a full render in flight (the engine
+checks before each layer) and a stale one's result is dropped. "Render full size" renders the label map at its own size on demand.
 Engines run through EngineJob strings (``ganstudio.engines.paint``); no torch here.
 """
 from __future__ import annotations

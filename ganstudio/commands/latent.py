@@ -57,8 +57,40 @@ def register(sub) -> None:
 
 
 def _err(msg: str) -> int:
+    import logging
+
+    if sys.exc_info()[0] is not None:  # the traceback, with -v only
+        logging.getLogger(__name__).debug("details", exc_info=True)
     print(f"error: {msg}", file=sys.stderr)
     return 2
+
+
+def _output_problem(out, lm, folder_ok: bool = True) -> str | None:
+    """Why ``out`` must not be written (the model file itself, a file where a folder is wanted, a non-PNG
+    file name where a PNG is written), or None."""
+    import os
+    from pathlib import Path
+
+    out = Path(out)
+    try:
+        if out.exists() and os.path.samefile(out, lm.path):
+            return f"{out} is the model file itself: choose another output"
+    except OSError:
+        pass
+    if out.suffix.lower() == ".png":
+        if out.is_dir():
+            return f"{out} is a folder: give a new .png file name"
+        return None
+    if not folder_ok:
+        return f"{out}: the output is written as a PNG, so its name must end in .png"
+    if out.exists() and not out.is_dir():
+        return f"{out} exists and is not a folder: give a folder (or a .png file name)"
+    return None
+
+
+def _write_error(exc: OSError, out) -> int:
+    where = exc.filename or out
+    return _err(f"cannot write {where}: {exc.strerror or exc}")
 
 
 def _write(path, image, state, lm):
@@ -72,7 +104,6 @@ def _sample(args) -> int:
 
     import numpy as np
 
-    from ganstudio.core.imageio import compose_grid
     from ganstudio.engines import latent as L
 
     try:
@@ -83,7 +114,10 @@ def _sample(args) -> int:
             state = {"seeds": seeds}
             names = [f"seed{s:04d}.png" for s in seeds]
         else:
-            lat = np.load(args.latent, allow_pickle=False).astype(np.float32)
+            try:
+                lat = np.load(args.latent, allow_pickle=False).astype(np.float32)
+            except (ValueError, OSError) as exc:
+                return _err(f"{args.latent}: not a readable .npy latent ({getattr(exc, 'strerror', None) or exc})")
             if lat.ndim == 1:
                 lat = lat[None]
             state = {"wplus": lat} if lat.ndim == 3 or args.latent_space == "w" else {"z": lat}
@@ -93,6 +127,18 @@ def _sample(args) -> int:
     except (ValueError, OSError) as exc:
         return _err(str(exc))
     imgs = res["images"]
+    problem = _output_problem(out, lm)
+    if problem:
+        return _err(problem)
+    try:
+        return _sample_write(args, out, imgs, names, state, res, lm)
+    except OSError as exc:
+        return _write_error(exc, out)
+
+
+def _sample_write(args, out, imgs, names, state, res, lm) -> int:
+    from ganstudio.core.imageio import compose_grid
+
     single = out.suffix.lower() == ".png" and len(imgs) == 1 and not args.grid
     if single:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +171,6 @@ def _sample(args) -> int:
 def _interpolate(args) -> int:
     from pathlib import Path
 
-    import numpy as np
-
     from ganstudio.core.progress import run_to_completion
     from ganstudio.engines import latent as L
 
@@ -142,6 +186,18 @@ def _interpolate(args) -> int:
     base = {"seeds": seeds, "truncation": args.truncation, "noise": args.noise,
             "noise_seeds": [seeds[0]] * len(imgs)}
     extra = {"interpolation": {"steps": args.steps, "slerp": args.slerp, "space": args.space}}
+    problem = _output_problem(out, lm)
+    if problem:
+        return _err(problem)
+    try:
+        return _interpolate_write(args, out, imgs, frames, seeds, base, extra, lm)
+    except OSError as exc:
+        return _write_error(exc, out)
+
+
+def _interpolate_write(args, out, imgs, frames, seeds, base, extra, lm) -> int:
+    import numpy as np
+
     from ganstudio.engines.recipe import state_to_recipe, write_png
 
     if out.suffix.lower() == ".png":
@@ -194,7 +250,13 @@ def _edit(args) -> int:
     except (ValueError, OSError) as exc:
         return _err(str(exc))
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _write(out, res["images"][0], state, lm)
+    problem = _output_problem(out, lm, folder_ok=False)
+    if problem:
+        return _err(problem)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write(out, res["images"][0], state, lm)
+    except OSError as exc:
+        return _write_error(exc, out)
     print(out)
     return 0

@@ -35,6 +35,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    import logging
     import sys
     from pathlib import Path
 
@@ -51,7 +52,8 @@ def _run(args) -> int:
                 out = out / st.output_path_for(src, src.parent, Path("."), args.pattern,
                                                args.format, _model_name(args.model), args.direction).name
             if out.resolve() == src.resolve():
-                print("error: the output would overwrite the input", file=sys.stderr)
+                print(f"error: refusing to overwrite the input image {out}: choose another output",
+                      file=sys.stderr)
                 return 2
             out.parent.mkdir(parents=True, exist_ok=True)
             res = run_to_completion(st.stylize_image(
@@ -66,6 +68,7 @@ def _run(args) -> int:
         if not src.is_dir():
             print(f"error: {src} is neither an image nor a folder", file=sys.stderr)
             return 2
+        out.mkdir(parents=True, exist_ok=True)  # fails here, once, for an output folder that cannot be made
         bar = tqdm(total=0, unit="img", dynamic_ncols=True)
 
         def on_progress(p):
@@ -89,8 +92,14 @@ def _run(args) -> int:
         return 130
     except Cancelled:
         return 130
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
+        logging.getLogger(__name__).debug("details", exc_info=True)  # the traceback, with -v only
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. an output folder under a file or on a read-only disk
+        where = exc.filename or out
+        logging.getLogger(__name__).debug("details", exc_info=True)
+        print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

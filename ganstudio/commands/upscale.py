@@ -33,6 +33,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    import logging
     import sys
     from pathlib import Path
 
@@ -46,7 +47,8 @@ def _run(args) -> int:
     out = Path(args.output)
     try:
         pairs = U.expand_inputs(args.inputs, recursive=args.recursive, exclude=out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
+        logging.getLogger(__name__).debug("details", exc_info=True)  # the traceback, with -v only
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not pairs:
@@ -55,6 +57,7 @@ def _run(args) -> int:
     try:
         up = U.load_upscaler(args.model, args.device, args.precision, args.half)
     except (ValueError, OSError) as exc:
+        logging.getLogger(__name__).debug("details", exc_info=True)  # the traceback, with -v only
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -71,6 +74,11 @@ def _run(args) -> int:
                        and out.suffix.lower() in WRITE_SUFFIXES and not out.is_dir())
         if single_file:
             src = Path(args.inputs[0])
+            if U._same_file(out, src):
+                bar.close()
+                print(f"error: refusing to overwrite the input image {out}: choose another output",
+                      file=sys.stderr)
+                return 2
             if out.exists() and not args.overwrite:
                 bar.close()
                 print(f"skipped {src}: {out} already exists (--overwrite to redo)")
@@ -82,6 +90,7 @@ def _run(args) -> int:
             bar.close()
             print(f"wrote {res['output']} ({res['size'][0]}x{res['size'][1]}, {res['seconds']:.1f} s)")
             return 0
+        out.mkdir(parents=True, exist_ok=True)  # fails here, once, for an output folder that cannot be made
         report = run_to_completion(U.upscale_batch(
             args.inputs, out, scale=args.scale, tile=args.tile, overlap=args.overlap, alpha=args.alpha,
             recursive=args.recursive, overwrite=args.overwrite, upscaler=up, cancel=token), on_progress)
@@ -95,11 +104,20 @@ def _run(args) -> int:
         return 130
     except ValueError as exc:
         bar.close()
+        logging.getLogger(__name__).debug("details", exc_info=True)  # the traceback, with -v only
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. an output folder under a file or on a read-only disk
+        bar.close()
+        logging.getLogger(__name__).debug("details", exc_info=True)
+        print(f"error: cannot write {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     bar.close()
     print(f"{len(report['done'])} written, {len(report['skipped'])} skipped (already done), "
           f"{len(report['failed'])} failed -> {report['output_dir']}")
     for f in report["failed"]:
-        print(f"  failed: {f['input']}: {f['reason']}", file=sys.stderr)
+        reason = str(f["reason"])
+        prefix = f"{f['input']}: "
+        print(f"  failed: {prefix}{reason[len(prefix):] if reason.startswith(prefix) else reason}",
+              file=sys.stderr)
     return 1 if report["failed"] else 0

@@ -71,16 +71,22 @@ _models: dict[tuple, LatentModel] = {}
 _models_lock = threading.Lock()
 
 
-def _resolve_path(model: str | os.PathLike) -> Path:
+def _resolve_path(model: str | os.PathLike) -> tuple[Path, str]:
+    """(file, expected sha256 or "") for a file or a manifest id."""
     p = Path(model)
     if p.is_file():
-        return p
+        return p, ""
     from ganstudio.engines.model_cache import resolve  # a manifest id
 
     try:
-        return Path(resolve(str(model))[0])
+        path, sha = resolve(str(model))
     except CheckpointError as exc:
         raise LatentError(str(exc)) from exc
+    return Path(path), sha
+
+
+# CheckpointError messages about the file itself (not about its network), which need no hint about families
+_FILE_DAMAGE = ("truncated", "not a PyTorch", "damaged", "checksum", "cannot read", "empty")
 
 
 def _load_net(path: Path, device: str):
@@ -89,14 +95,26 @@ def _load_net(path: Path, device: str):
     try:
         return get_model(str(path), device=device)
     except CheckpointError as exc:  # e.g. a discriminator file: say what the latent tools need
-        raise LatentError(f"{path.name}: {exc}; the latent tools need a StyleGAN2 or DCGAN generator") from exc
+        msg = str(exc)
+        if path.name not in msg:
+            msg = f"{path.name}: {msg}"
+        if not any(w in msg for w in _FILE_DAMAGE):
+            msg += "; the latent tools need a StyleGAN2 or DCGAN generator"
+        raise LatentError(msg) from exc
 
 
 def open_model(model: str | os.PathLike | LatentModel, device: str = "cpu") -> LatentModel:
     """Load (once, cached) a StyleGAN2 or DCGAN generator for the latent tools."""
     if isinstance(model, LatentModel):
         return model
-    path = _resolve_path(model)
+    path, expected_sha = _resolve_path(model)
+    if expected_sha:  # a manifest id with a known digest: refuse a damaged download, even one cached earlier
+        from ganstudio.engines.model_cache import verify_sha256
+
+        try:
+            verify_sha256(path, expected_sha)
+        except CheckpointError as exc:
+            raise LatentError(str(exc)) from exc
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(device))
     with _models_lock:
@@ -136,13 +154,16 @@ def parse_seeds(text: str) -> list[int]:
     for part in str(text).replace(" ", "").split(","):
         if not part:
             continue
-        if "-" in part:
-            a, b = (int(x) for x in part.split("-", 1))
-            if b < a:
-                raise ValueError(f"seed range {part} goes backwards")
-            seeds.extend(range(a, b + 1))
-        else:
-            seeds.append(int(part))
+        try:
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-", 1))
+            else:
+                a = b = int(part)
+        except ValueError:
+            raise ValueError(f"seeds: {part!r} is not a whole number or a range like 1-16") from None
+        if b < a:
+            raise ValueError(f"seed range {part} goes backwards")
+        seeds.extend(range(a, b + 1))
     if not seeds:
         raise ValueError("no seeds given")
     return seeds

@@ -66,6 +66,17 @@ def resolve(path_or_id) -> tuple[Path, str]:
     return found, entry.sha256 if found.is_file() else ""
 
 
+def verify_sha256(path, sha: str) -> None:
+    """Raise CheckpointError unless ``path`` hashes to the manifest's ``sha`` (hashed once per (path, size,
+    mtime), shared with the other engines). Engines that resolve a manifest id themselves call this."""
+    path = Path(path)
+    got = cached_sha256(path)
+    if got != sha.lower():
+        raise CheckpointError(
+            f"{path.name} does not match its manifest checksum (expected {sha[:12]}..., got {got[:12]}...): "
+            "the file is damaged or was replaced; download it again")
+
+
 def get_model(path_or_id, device="cpu", family: str | None = None):
     """``(module, ModelDescription)`` for a path or manifest id, loaded once and kept (LRU)."""
     from ganstudio.checkpoints import load_model
@@ -77,11 +88,7 @@ def get_model(path_or_id, device="cpu", family: str | None = None):
         dev = torch.device("cuda", torch.cuda.current_device())
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(dev), family)
     if sha:  # before the cache: the same file may have been cached earlier by path
-        got = cached_sha256(path)  # hashed once per (path, size, mtime), shared with the other engines
-        if got != sha.lower():
-            raise CheckpointError(
-                f"{path.name} does not match its manifest checksum (expected {sha[:12]}..., got {got[:12]}...): "
-                "the file is damaged or was replaced; download it again")
+        verify_sha256(path, sha)
     with _lock:
         hit = _cache.get(key)
         if hit is not None:

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from PIL import Image
 
+from ganstudio.checkpoint_io import CheckpointError
 from ganstudio.core.imageio import ImageData, list_images, read_image, to_float_rgb, write_image
 from ganstudio.core.progress import (
     CancelToken,
@@ -50,7 +51,7 @@ from ganstudio.core.progress import (
 )
 from ganstudio.engines.device import autocast as _autocast
 from ganstudio.engines.device import select_device
-from ganstudio.engines.model_cache import get_model
+from ganstudio.engines.model_cache import get_model, verify_sha256
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,12 @@ def resolve_model(model: str | os.PathLike, direction: str = "AtoB") -> tuple[Pa
     * a manifest id (models/manifest/stylize.json or the user library). An entry with ``files`` {"AtoB": ...,
       "BtoA": ...} gives both directions; an official one-direction entry names its ``reverse`` entry.
     """
+    path, name, _sha = _resolve_with_sha(model, direction)
+    return path, name
+
+
+def _resolve_with_sha(model, direction: str) -> tuple[Path, str, str]:
+    """resolve_model plus the manifest's sha256 for the file found ("" for a path or an unverified entry)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     p = Path(model).expanduser()
@@ -82,7 +89,7 @@ def resolve_model(model: str | os.PathLike, direction: str = "AtoB") -> tuple[Pa
                 if (p / n).is_file():
                     if n == "latest_net_G.pth" and direction == "BtoA":
                         raise ValueError(f"{p} holds a one-direction model (latest_net_G.pth): use AtoB")
-                    return p / n, p.name
+                    return p / n, p.name, ""
         raise ValueError(f"no CycleGAN generator (latest_net_G*.pth) in {p}")
     if p.is_file():
         m = re.match(r"^(.*_net_G_)([AB])(\.\w+)$", p.name)
@@ -91,14 +98,14 @@ def resolve_model(model: str | os.PathLike, direction: str = "AtoB") -> tuple[Pa
             target = p.with_name(f"{m.group(1)}{want}{m.group(3)}")
             if not target.is_file():
                 raise ValueError(f"{direction} needs {target.name} next to {p.name}")
-            return target, p.parent.name or p.stem
+            return target, p.parent.name or p.stem, ""
         if direction == "BtoA":
             raise ValueError(f"{p.name} holds one direction only; BtoA needs a G_B file or a model pair")
-        return p, p.stem
+        return p, p.stem, ""
     return _resolve_manifest(str(model), direction)
 
 
-def _resolve_manifest(model_id: str, direction: str) -> tuple[Path, str]:
+def _resolve_manifest(model_id: str, direction: str) -> tuple[Path, str, str]:
     from ganstudio.core import manifest as mf
 
     try:
@@ -113,7 +120,7 @@ def _resolve_manifest(model_id: str, direction: str) -> tuple[Path, str]:
         tries = [path] if path.is_absolute() else [paths.user_models_dir() / path, paths.bundled_models_dir() / path]
         for cand in tries:
             if cand.is_file():
-                return cand, entry.id
+                return cand, entry.id, ""  # the entry's sha256 is for its "file", not these
         raise ValueError(f"model {entry.id}: the {direction} file {path} is missing")
     if direction == "BtoA":
         reverse = _entry_extra(entry, "reverse")
@@ -125,7 +132,7 @@ def _resolve_manifest(model_id: str, direction: str) -> tuple[Path, str]:
         raise ValueError(
             f"model {entry.id} is not downloaded yet; get it from {entry.url or 'its source'} "
             "(Models > Download, or `ganstudio models download`)")
-    return Path(path), entry.id
+    return Path(path), entry.id, (entry.sha256 or "")
 
 
 def _entry_extra(entry, key: str):
@@ -138,8 +145,14 @@ def _entry_extra(entry, key: str):
 
 def load_generator(model, direction: str = "AtoB", device: str | torch.device = "cpu"):
     """Returns (net, description, display name). Uses the shared model cache when present."""
-    path, name = resolve_model(model, direction)
-    net, desc = get_model(str(path), device=device, family="cyclegan")
+    path, name, sha = _resolve_with_sha(model, direction)
+    try:
+        if sha:  # a manifest id with a known digest: refuse a damaged download (get_model only checks ids)
+            verify_sha256(path, sha)
+        net, desc = get_model(str(path), device=device, family="cyclegan")
+    except CheckpointError as exc:
+        msg = str(exc)
+        raise CheckpointError(msg if path.name in msg else f"{path.name}: {msg}") from exc
     if desc.hparams.get("arch") == "patchgan":
         raise ValueError(f"{path.name} is a PatchGAN discriminator, not a generator")
     if _default_channels_last(torch.device(device) if not isinstance(device, torch.device) else device, net):

@@ -550,10 +550,17 @@ def expand_inputs(inputs: Iterable, recursive: bool = True, exclude: Optional[Pa
     excl = exclude.resolve() if exclude is not None else None
     for p in items:
         if p.is_dir():
-            prefix = Path(p.resolve().name) if len(folders) > 1 else Path()
+            pr = p.resolve()
+            prefix = Path(pr.name) if len(folders) > 1 else Path()
+            if excl is not None and excl == pr and prefix == Path():
+                raise ValueError(f"the output folder {exclude} is the input folder: its results would replace "
+                                 "the originals; choose another output folder")
+            # skip our own earlier outputs only where the output folder lies inside this input folder (an
+            # output folder above the input, e.g. -o ~/Pictures for ~/Pictures/trip, must not hide the input)
+            skip_out = excl is not None and pr in excl.parents
             files = list_images(p, recursive=recursive)
             for f in files:
-                if excl is not None and excl in f.resolve().parents:
+                if skip_out and excl in f.resolve().parents:
                     continue  # never feed our own outputs back in
                 pairs.append((f, prefix / f.relative_to(p)))
         elif p.suffix.lower() in IMAGE_SUFFIXES or not folders:

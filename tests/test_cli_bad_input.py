@@ -227,3 +227,25 @@ def test_latent_checks_the_manifest_checksum(tmp_path, monkeypatch, capsys):
         _, errs = _err_lines(capsys)
         assert len(errs) == 1 and "checksum" in errs[0] and "tiny_sg2.pt" in errs[0]
     assert not (tmp_path / "bad.png").exists()
+
+
+# ------------------------------------------------------------------------------------------------ models
+def test_models_import_of_a_folder_says_so(tmp_path, monkeypatch, capsys):
+    isolated_model_home(tmp_path, monkeypatch)
+    folder = tmp_path / "Modelle ü"
+    folder.mkdir()
+    assert main(["models", "import", str(folder)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "is a folder" in err and "Modelle ü" in err  # before: "no such file"
+
+
+def test_stylize_names_outputs_by_the_whole_library_id(tmp_path, monkeypatch, photos, capsys):
+    """Two imported models (ids user.a / user.b) must not share output names: before, both wrote
+    gut ö_user.png, so the second run overwrote the first one's result."""
+    isolated_model_home(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    for seed, mid in ((0, "user.a"), (1, "user.b")):
+        f = tiny_cyclegan_file(tmp_path / f"g{seed}.pth", seed=seed)
+        assert main(["models", "import", f, "--id", mid]) == 0
+        assert main(["stylize", str(photos / "gut ö.png"), "-o", str(out), "-m", mid, "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["gut ö_user.a.png", "gut ö_user.b.png"]

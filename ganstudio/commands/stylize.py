@@ -107,4 +107,6 @@ def _model_name(model: str) -> str:
     from pathlib import Path
 
     p = Path(model)
-    return p.stem if p.suffix else p.name
+    if p.is_file():
+        return p.stem
+    return p.name  # a training folder, or a manifest id: whole (library ids such as user.monet hold dots)

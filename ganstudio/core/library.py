@@ -67,6 +67,8 @@ def import_checkpoint_steps(path, describe: Callable[[Path], dict] | None = None
                             cancel: CancelToken | None = None) -> Generator[Progress, None, manifest.ModelEntry]:
     """The import as a generator (progress while hashing and copying); returns the library entry."""
     src = Path(path).expanduser()
+    if src.is_dir():
+        raise LibraryError(f"{src} is a folder: give the checkpoint file in it (.pth / .pt / .safetensors)")
     if not src.is_file():
         raise LibraryError(f"no such file: {src}")
     size = src.stat().st_size

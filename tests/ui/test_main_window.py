@@ -81,7 +81,7 @@ def _drop(window, paths) -> QDropEvent:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     window.dragEnterEvent(enter)
     event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
@@ -151,7 +151,7 @@ def test_drop_on_an_image_view_inside_a_panel_propagates_to_the_window(fake_tabs
     mime.setUrls([QUrl.fromLocalFile(img)])
     pos = QPointF(target.width() / 2, target.height() / 2)
     args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(pos, *args)
+    enter = QDragEnterEvent(pos.toPoint(), *args)  # QPoint: the C++ signature
     QApplication.sendEvent(target, enter)  # QApplication walks up to the first widget accepting drops
     assert enter.isAccepted()
     drop = QDropEvent(pos, *args)

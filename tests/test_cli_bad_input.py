@@ -249,3 +249,40 @@ def test_stylize_names_outputs_by_the_whole_library_id(tmp_path, monkeypatch, ph
         assert main(["models", "import", f, "--id", mid]) == 0
         assert main(["stylize", str(photos / "gut ö.png"), "-o", str(out), "-m", mid, "--device", "cpu"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["gut ö_user.a.png", "gut ö_user.b.png"]
+
+
+def _read_only_fs(monkeypatch):
+    """Every new file fails as on a read-only file system (root ignores chmod; a bind mount needs privileges)."""
+    import errno
+    import os
+    import types
+
+    from ganstudio.core import files, imageio
+
+    def refuse(path, *a, **k):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(imageio, "tempfile", types.SimpleNamespace(
+        mkstemp=lambda dir=None, **k: refuse(dir)))
+    proxy = types.SimpleNamespace(**{n: getattr(os, n) for n in dir(os) if not n.startswith("__")})
+    proxy.open = refuse
+    monkeypatch.setattr(files, "os", proxy)
+
+
+def test_read_only_output_is_named_once(tmp_path, photos, monkeypatch, capsys):
+    sr = tiny_srvgg_file(tmp_path / "sr.pth")
+    cyc = tiny_cyclegan_file(tmp_path / "cyc.pth")
+    sg2 = tiny_stylegan2_file(tmp_path / "sg2.pt")
+    _read_only_fs(monkeypatch)
+    src = str(photos / "gut ö.png")
+    out = tmp_path / "out"
+    for argv, name in ((["upscale", src, "-o", str(out / "u.png"), "-m", str(sr), "--device", "cpu"], "u.png"),
+                       (["stylize", src, "-o", str(out / "s.png"), "-m", cyc, "--device", "cpu"], "s.png"),
+                       (["sample", "-m", sg2, "--seeds", "1", "-o", str(out / "l.png")], "l.png"),
+                       (["edit", "-m", sg2, "--seed", "1", "-d", "sefa_0=1", "-o", str(out / "e.png")], "e.png")):
+        assert main(argv) == 2, argv
+        _, errs = _err_lines(capsys)
+        # before: "cannot write X: cannot write X: ..." (upscale, stylize); the latent tools named a hidden .part file
+        assert len(errs) == 1 and errs[0].count("cannot write") == 1 and errs[0].count(name) == 1, errs
+        assert ".part" not in errs[0] and "read-only" in errs[0].lower(), errs
+    assert not any(out.iterdir())

@@ -89,8 +89,12 @@ def _output_problem(out, lm, folder_ok: bool = True) -> str | None:
 
 
 def _write_error(exc: OSError, out) -> int:
+    if not exc.strerror:  # already a sentence (e.g. from the image writer)
+        return _err(str(exc))
     where = exc.filename or out
-    return _err(f"cannot write {where}: {exc.strerror or exc}")
+    if str(where).endswith(".part"):  # the temporary file of an atomic write: name the file being made
+        where = out
+    return _err(f"cannot write {where}: {exc.strerror}")
 
 
 def _write(path, image, state, lm):

@@ -99,6 +99,8 @@ def _import(args) -> int:
         entry = _drive(import_checkpoint(CancelToken(), path=args.file, model_id=args.model_id, task=args.task,
                                          license=args.license), "import")
     except (CheckpointError, LibraryError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.strerror:  # e.g. a read-only model library
+            exc = f"cannot write {exc.filename or 'the model library'}: {exc.strerror}"
         print(f"ganstudio models import: {exc}", file=sys.stderr)
         return 1
     print(f"imported {args.file} as {entry.id} (arch {entry.arch}, task {entry.task})")

@@ -99,7 +99,7 @@ def _run(args) -> int:
     except OSError as exc:  # e.g. an output folder under a file or on a read-only disk
         where = exc.filename or out
         logging.getLogger(__name__).debug("details", exc_info=True)
-        print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: cannot write {where}: {exc.strerror}" if exc.strerror else f"error: {exc}", file=sys.stderr)
         return 2
 
 

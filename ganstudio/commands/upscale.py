@@ -110,7 +110,8 @@ def _run(args) -> int:
     except OSError as exc:  # e.g. an output folder under a file or on a read-only disk
         bar.close()
         logging.getLogger(__name__).debug("details", exc_info=True)
-        print(f"error: cannot write {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: cannot write {exc.filename or out}: {exc.strerror}" if exc.strerror else f"error: {exc}",
+              file=sys.stderr)
         return 2
     bar.close()
     print(f"{len(report['done'])} written, {len(report['skipped'])} skipped (already done), "

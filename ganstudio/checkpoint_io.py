@@ -226,15 +226,16 @@ def read_checkpoint(path) -> tuple[object, str]:
 
     if kind in ("zip", "pickle"):
         try:
-            report = inspect_pickle(_pickle_bytes(path, kind))
+            data = _pickle_bytes(path, kind)
         except (zipfile.BadZipFile, OSError, KeyError, EOFError) as exc:
             raise CheckpointError(f"{name} is truncated or damaged ({exc})") from exc
+        if kind == "zip" and not data:  # a zip archive without torch.save's data.pkl (photos, a project ...)
+            raise CheckpointError(_not_a_checkpoint(name, "a zip archive without PyTorch weights"))
+        report = inspect_pickle(data)
         reason = report.refuse_reason
         if reason:
             raise CheckpointError(f"{name} refused: {reason}.")
-    elif path.suffix.lower() == ".pkl":
-        raise CheckpointError(f"{name} is not a pickle GAN Studio can read")
-    else:
+    else:  # not a zip, not a pickle, not safetensors: tried below, named plainly if torch cannot read it
         report = None
 
     try:
@@ -245,8 +246,8 @@ def read_checkpoint(path) -> tuple[object, str]:
         else:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if kind == "unknown":
-            raise CheckpointError(f"{name} is not a PyTorch or safetensors checkpoint ({_first_line(exc)})") from exc
+        if kind == "unknown":  # torch's long weights_only text says nothing useful about a non-checkpoint
+            raise CheckpointError(_not_a_checkpoint(name)) from exc
         extra = ""
         if report is not None and report.globals:
             unsafe = [g for g in report.globals if not _is_safe(g)]
@@ -259,7 +260,9 @@ def read_checkpoint(path) -> tuple[object, str]:
     except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError ... for damaged files
         msg = _first_line(exc)
         if kind == "unknown":
-            raise CheckpointError(f"{name} is not a PyTorch or safetensors checkpoint ({msg})") from exc
+            raise CheckpointError(_not_a_checkpoint(name)) from exc
+        if kind == "pickle" and "magic number" in msg.lower():  # a plain Python pickle, not torch.save output
+            raise CheckpointError(_not_a_checkpoint(name, "a Python pickle that torch.save did not write")) from exc
         raise CheckpointError(f"{name} is truncated or damaged and cannot be loaded ({msg})") from exc
     return obj, "torch (weights_only)"
 
@@ -301,13 +304,20 @@ def _read_safetensors(path: Path):
         detail = _first_line(exc)
         try:
             with open(path, "rb") as fh:
-                (n,) = struct.unpack("<Q", fh.read(8))
+                head = fh.read(9)
+            (n,) = struct.unpack("<Q", head[:8])
+            if head[8:9] != b"{":  # no JSON header at all: some other file with a .safetensors name
+                raise CheckpointError(_not_a_checkpoint(path.name)) from exc
             if 8 + n > size or "incomplete" in detail.lower() or "too small" in detail.lower():
                 raise CheckpointError(f"{path.name} is truncated: the safetensors file is cut short ({detail}). "
                                       "Download it again") from exc
         except struct.error:
             pass
         raise CheckpointError(f"{path.name} is not a readable safetensors file ({detail})") from exc
+
+
+def _not_a_checkpoint(name: str, what: str = "") -> str:
+    return f"{name} is not a PyTorch (.pth/.pt) or safetensors checkpoint" + (f" ({what})" if what else "")
 
 
 def _torch_reason(exc: BaseException) -> str:

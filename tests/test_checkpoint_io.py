@@ -125,3 +125,33 @@ def test_file_sha256_matches_hashlib_in_small_chunks(tmp_path):
     data = os.urandom(10_000)
     (tmp_path / "f.bin").write_bytes(data)
     assert file_sha256(tmp_path / "f.bin", chunk=333) == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("name,data", [
+    ("random.pth", bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8))),
+    ("notes.pth", b"hello\n"),  # before: "(101)"
+    ("photo.pt", b"\x89PNG\r\n\x1a\n" + bytes(200)),
+    ("random.safetensors", b"\xff" * 500),  # before: "is truncated" (the header length read from noise)
+    ("random.pkl", b"not a pickle"),
+])
+def test_a_file_that_is_no_checkpoint_says_so_plainly(tmp_path, name, data):
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(tmp_path / name)
+    msg = str(info.value)
+    # before: torch's "Weights only load failed. In PyTorch 2.6, we changed the default value ..." paragraph
+    assert msg == f"{name} is not a PyTorch (.pth/.pt) or safetensors checkpoint"
+
+
+def test_zip_and_pickle_that_are_no_torch_files(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "photos.pth", "w") as zf:
+        zf.writestr("a.txt", "hi")
+    (tmp_path / "plain.pth").write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    for name in ("photos.pth", "plain.pth"):  # before: "is truncated or damaged ([enforce fail at ...])"
+        with pytest.raises(CheckpointError) as info:
+            read_checkpoint(tmp_path / name)
+        msg = str(info.value)
+        assert msg.startswith(f"{name} is not a PyTorch (.pth/.pt) or safetensors checkpoint")
+        assert "truncated" not in msg and "enforce" not in msg and "magic" not in msg

@@ -41,14 +41,16 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    import logging
+    from pathlib import Path
+
     from tqdm import tqdm  # a dependency (pyproject.toml), as in the other commands
 
-    from ganstudio.checkpoint_io import CheckpointError
-    from ganstudio.core.palettes import LabelMapError
     from ganstudio.core.progress import Cancelled, CancelToken, run_to_completion
     from ganstudio.engines.device import select_device
     from ganstudio.engines.paint import synth
 
+    log = logging.getLogger(__name__)
     try:
         size = _size(args.size)
         device = str(select_device(args.device))
@@ -59,35 +61,50 @@ def _run(args) -> int:
                  "aspect_ratio": args.aspect_ratio, "label_nc": args.label_nc}
     token = CancelToken()
     bar = None
-    skipped = []
+    out = Path(args.output)
 
     def report(p) -> None:
         nonlocal bar
         if bar is None:
             bar = tqdm(total=int(p.total), unit="map", file=sys.stderr)
+        bar.total = int(p.total)
         bar.n = int(p.done)
         bar.set_postfix_str(p.message[-60:], refresh=True)
-        if p.message.startswith("skipped"):
-            skipped.append(p.message)
-            print(p.message, file=sys.stderr)
 
+    error = None
     try:
-        written = run_to_completion(
-            synth(args.labelmaps, args.output, model=args.model, seed=args.seed, size=size, device=device,
+        result = run_to_completion(
+            synth(args.labelmaps, out, model=args.model, seed=args.seed, size=size, device=device,
                   overrides=overrides, palette=args.palette, unknown="nearest" if args.nearest else "error",
                   cancel=token), report)
     except KeyboardInterrupt:
         token.cancel()
-        print("cancelled", file=sys.stderr)
-        return 130
+        error = "cancelled"
     except Cancelled:
-        return 130
-    except (CheckpointError, LabelMapError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        error = ""
+    except ValueError as exc:  # CheckpointError, LabelMapError, refusals to overwrite an input or the model
+        log.debug("details", exc_info=True)  # the traceback, with -v only
+        error = f"error: {exc}"
+    except OSError as exc:  # no such input, an output folder under a file or on a read-only disk
+        log.debug("details", exc_info=True)
+        if exc.strerror and exc.filename:
+            where = Path(exc.filename)
+            writing = where == out or where in out.parents or out in where.parents
+            error = f"error: cannot {'write' if writing else 'read'} {where}: {exc.strerror}"
+        else:
+            error = f"error: {exc}"
     finally:
         if bar is not None:
-            bar.close()
-    for path in written:
+            bar.close()  # before any message: the bar's line must not swallow it
+    if error is not None:
+        if error:
+            print(error, file=sys.stderr)
+        return 130 if error in ("", "cancelled") else 2
+    for path in result:
         print(path)
-    return 1 if skipped else 0
+    one_file = len(args.labelmaps) == 1 and Path(args.labelmaps[0]).is_file()
+    if not one_file:
+        print(result.summary())
+    for f in result.failed:
+        print(f"  failed: {f['reason']}", file=sys.stderr)
+    return 1 if result.failed else 0

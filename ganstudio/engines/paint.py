@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -53,6 +54,7 @@ from ganstudio.core.palettes import (  # noqa: F401  (re-exported for the CLI an
     read_label_map,
     write_label_map,
 )
+from ganstudio.checkpoint_io import CheckpointError
 from ganstudio.core.progress import CancelToken, Progress
 from ganstudio.nets import spade
 
@@ -146,7 +148,15 @@ def load_paint_model(model, device: str = "cpu", overrides: dict | None = None):
                     aspect_ratio=net.aspect_ratio, dataset=net.dataset, use_vae=net.use_vae)
     else:
         path, arch_kwargs = _resolve(model)
-        net, desc = _get_module(model if not Path(str(model)).is_file() else path, device)
+        try:
+            net, desc = _get_module(model if not Path(str(model)).is_file() else path, device)
+        except CheckpointError as exc:  # name the file ("this is a cyclegan checkpoint" said not which)
+            msg = str(exc)
+            if path.name not in msg:
+                msg = f"{path.name}: {msg}"
+            if "not a recognised network" in msg:
+                msg += "; this needs a SPADE (GauGAN) generator"
+            raise CheckpointError(msg) from exc
         base = dict(desc.hparams)
         hp = _sidecar(path)
         hp.update(arch_kwargs)
@@ -321,15 +331,40 @@ def render_full(label_map, instance_map=None, model=None, seed: int = 0, device:
 
 
 # ------------------------------------------------------------------------------------------- batch
-def _expand_inputs(inputs: Iterable) -> list[tuple[Path, Path]]:
-    """-> [(file, relative output stem)], folders expanded recursively (sorted)."""
+IMAGE_OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+
+
+def _same_file(a, b) -> bool:
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _expand_inputs(inputs: Iterable, exclude: Path | None = None) -> list[tuple[Path, Path]]:
+    """-> [(file, relative output stem)], folders expanded recursively (sorted).
+
+    ``exclude`` is the output folder: equal to an input folder it is refused (the results would replace the
+    label maps); inside an input folder, its files (earlier results) are not fed back in. An output folder
+    above the input (``-o ~/maps`` for ``~/maps/city``) hides nothing."""
     from ganstudio.core.imageio import list_images
 
+    excl = exclude.resolve() if exclude is not None else None
     out: list[tuple[Path, Path]] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
+            pr = p.resolve()
+            if excl is not None and excl == pr:
+                raise ValueError(f"the output folder {exclude} is the input folder: its results would replace "
+                                 "the label maps; choose another output folder")
+            skip_out = excl is not None and pr in excl.parents
             for f in list_images(p):
+                if skip_out and excl in f.resolve().parents:
+                    continue  # our own earlier results
                 out.append((f, f.relative_to(p).with_suffix("")))
         elif p.is_file():
             out.append((p, Path(p.stem)))
@@ -345,44 +380,106 @@ def _write_rgb(path: Path, rgb: np.ndarray) -> None:
     write_image(path, rgb)
 
 
+def _named(src: Path, exc: BaseException) -> str:
+    """The reason with the file named once ("a.png: not a readable image", never "a.png: a.png: ...")."""
+    msg = str(exc)
+    return msg if (src.name in msg or str(src) in msg) else f"{src}: {msg}"
+
+
+def _model_file(model) -> Path | None:
+    if isinstance(model, (str, Path)):
+        try:
+            return _resolve(model)[0]
+        except FileNotFoundError:
+            return None  # load_paint_model says why
+    return None
+
+
+class SynthReport(list):
+    """The written paths (a list, as before), plus ``failed``: [{"input", "reason"}] and ``output``."""
+
+    def __init__(self, output):
+        super().__init__()
+        self.failed: list[dict] = []
+        self.output = str(output)
+
+    def summary(self) -> str:
+        return f"{len(self)} written, {len(self.failed)} failed -> {self.output}"
+
+
 def synth(inputs, output, model, seed: int = 0, size: str | tuple | None = None, device: str = "cpu",
           overrides: dict | None = None, palette: str | None = None, unknown: str = "error",
           cancel: CancelToken | None = None):
     """Render every label map in ``inputs`` (files and folders). ``output`` is a folder, or a file name when
-    there is exactly one input. Yields Progress per file; returns the list of written paths.
-    A file that fails (bad ids, unknown colours) is reported in the progress message and skipped; the
-    run raises at the end only if every file failed."""
+    there is exactly one input. Yields Progress per file; returns a :class:`SynthReport` (the written paths).
+
+    Never writes over an input label map or the model file: an output equal to the input image, an output
+    folder equal to an input folder, or the model file as output raise ValueError before anything is done.
+    With one input file its failure raises (LabelMapError / ValueError / OSError); in a batch a file that
+    fails (bad ids, unknown colours, unreadable, unwritable) is recorded in ``failed`` and the rest finished.
+    An output folder that cannot be created raises OSError before any file is rendered."""
     cancel = cancel or CancelToken()
-    files = _expand_inputs(inputs if isinstance(inputs, (list, tuple)) else [inputs])
+    items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    output = Path(output)
+    one_file = len(items) == 1 and Path(items[0]).is_file()
+    single_file = one_file and output.suffix.lower() in IMAGE_OUT_SUFFIXES and not output.is_dir()
+    files = _expand_inputs(items, exclude=None if single_file else output)
     if not files:
         raise FileNotFoundError("no label maps found in the inputs")
+    model_path = _model_file(model)
+    if model_path is not None and _same_file(output, model_path):
+        raise ValueError(f"{output} is the model file itself: choose another output")
+    if single_file and _same_file(output, files[0][0]):
+        raise ValueError(f"refusing to overwrite the input image {output}: choose another output")
     _, info = load_paint_model(model, device=device, overrides=overrides)
     pal = info.get_palette() if palette is None else palette_for(info.label_nc, palette) if palette in (
         "ade20k", "coco_stuff", "cityscapes", "coco", "ade") else Palette.from_json(palette)
-    output = Path(output)
-    single_file = len(files) == 1 and output.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
-    written: list[Path] = []
-    errors: list[str] = []
-    yield Progress(0, len(files), f"{len(files)} label map(s)")
-    for i, (src, rel) in enumerate(files):
+    protected = [f for f, _ in files] + ([model_path] if model_path is not None else [])
+    report = SynthReport(output.parent if single_file else output)
+    todo: list[tuple[Path, Path]] = []
+    seen: dict[Path, Path] = {}
+    for src, rel in files:
+        dst = output if single_file else output / rel.with_suffix(".png")
+        if any(_same_file(dst, q) for q in protected):
+            what = "the model file" if model_path is not None and _same_file(dst, model_path) else "an input"
+            if one_file:
+                raise ValueError(f"refusing to overwrite {what} {dst}: choose another output")
+            report.failed.append({"input": str(src), "reason": f"{src}: the output {dst} would overwrite {what}"})
+        elif dst in seen:
+            report.failed.append({"input": str(src), "reason": f"{src}: same output name as {seen[dst]}"})
+        else:
+            seen[dst] = src
+            todo.append((src, dst))
+    if not single_file:
+        output.mkdir(parents=True, exist_ok=True)  # fails here, once, for a folder that cannot be made
+    total = len(files)
+    done = total - len(todo)
+    yield Progress(done, total, f"{len(todo)} label map(s)")
+    for src, dst in todo:
         cancel.check()
         try:
             imp = read_label_map(src, pal, n_labels=info.label_nc + int(info.contain_dontcare_label), unknown=unknown,
                                  allow_dontcare=info.contain_dontcare_label)
             rgb = render(imp.label_map, None, model=model, seed=seed, size=size, device=device,
                          overrides=overrides, cancel=cancel)
-        except (LabelMapError, ValueError) as exc:
-            errors.append(f"{src}: {exc}")
-            log.error("%s: %s", src, exc)
-            yield Progress(i + 1, len(files), f"skipped {src.name}: {exc}")
+            _write_rgb(dst, rgb)
+        except (LabelMapError, ValueError, OSError) as exc:
+            if one_file:
+                if isinstance(exc, OSError):
+                    raise
+                raise LabelMapError(_named(src, exc)) from exc
+            reason = _named(src, exc)
+            report.failed.append({"input": str(src), "reason": reason})
+            log.debug("%s failed", src, exc_info=True)
+            done += 1
+            short = reason[len(f"{src}: "):] if reason.startswith(f"{src}: ") else \
+                reason[len(f"{src.name}: "):] if reason.startswith(f"{src.name}: ") else reason
+            yield Progress(done, total, f"skipped {src.name}: {short}")
             continue
-        dst = output if single_file else output / rel.with_suffix(".png")
-        _write_rgb(dst, rgb)
-        written.append(dst)
-        yield Progress(i + 1, len(files), f"{src.name} -> {dst}", preview=rgb)
-    if errors and not written:
-        raise LabelMapError("no image was made:\n" + "\n".join(errors))
-    return written
+        report.append(dst)
+        done += 1
+        yield Progress(done, total, f"{src.name} -> {dst}", preview=rgb)
+    return report
 
 
 # ------------------------------------------------------------------------------------- GUI helpers

@@ -154,3 +154,18 @@ def test_batch_lists_each_bad_file_once_with_a_summary(tmp_path, maps, model, ca
     rng = next(ln for ln in failed if "range.png" in ln)
     assert "out of range" in rng and "9" in rng
     assert _tree(maps) == before
+
+
+def test_a_map_given_twice_is_rendered_once_and_name_clashes_fail(tmp_path, maps, model, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.png").write_bytes((maps / "sub" / "b.png").read_bytes())
+    out = tmp_path / "out"
+    rc, stdout, errs, _ = _run([str(maps / "a.png"), str(maps / "a.png"), str(other / "a.png"), "-o", str(out),
+                                "-m", str(model)], capsys)
+    assert rc == 1  # before: other/a.png silently replaced the result of maps/a.png
+    assert "1 written, 1 failed" in stdout
+    assert len(errs) == 1 and "other" in errs[0] and "same output name" in errs[0], errs
+    alone = tmp_path / "alone.png"
+    assert main(["synth", str(maps / "a.png"), "-o", str(alone), "-m", str(model)]) == 0
+    np.testing.assert_array_equal(np.array(Image.open(out / "a.png")), np.array(Image.open(alone)))

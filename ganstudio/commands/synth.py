@@ -2,6 +2,8 @@
 
 LABELMAP: label-map PNGs (indexed / grey ids, or colour-coded through the model's palette) and folders
 (searched recursively; outputs keep the relative layout). OUT is a folder, or a file name for one input.
+Bad label maps are listed at the end ("N written, M failed", exit code 1) and the rest finished. The input
+label maps and the model file are never overwritten.
 """
 from __future__ import annotations
 

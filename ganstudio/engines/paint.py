@@ -383,6 +383,8 @@ def _write_rgb(path: Path, rgb: np.ndarray) -> None:
 def _named(src: Path, exc: BaseException) -> str:
     """The reason with the file named once ("a.png: not a readable image", never "a.png: a.png: ...")."""
     msg = str(exc)
+    if msg.startswith(f"{src.name}: "):  # read_label_map names the file by its name: give the whole path
+        return f"{src}: {msg[len(src.name) + 2:]}"
     return msg if (src.name in msg or str(src) in msg) else f"{src}: {msg}"
 
 
@@ -445,6 +447,8 @@ def synth(inputs, output, model, seed: int = 0, size: str | tuple | None = None,
             if one_file:
                 raise ValueError(f"refusing to overwrite {what} {dst}: choose another output")
             report.failed.append({"input": str(src), "reason": f"{src}: the output {dst} would overwrite {what}"})
+        elif dst in seen and _same_file(seen[dst], src):
+            continue  # the same label map given twice (a file and its folder): rendered once
         elif dst in seen:
             report.failed.append({"input": str(src), "reason": f"{src}: same output name as {seen[dst]}"})
         else:

@@ -39,6 +39,7 @@ def _run(args) -> int:
 
     from tqdm import tqdm
 
+    from ganstudio.core.files import same_file
     from ganstudio.core.imageio import WRITE_SUFFIXES
     from ganstudio.core.progress import CancelToken, Cancelled, run_to_completion
     from ganstudio.engines import upscale as U
@@ -74,7 +75,7 @@ def _run(args) -> int:
                        and out.suffix.lower() in WRITE_SUFFIXES and not out.is_dir())
         if single_file:
             src = Path(args.inputs[0])
-            if U._same_file(out, src):
+            if same_file(out, src):
                 bar.close()
                 print(f"error: refusing to overwrite the input image {out}: choose another output",
                       file=sys.stderr)

@@ -4,6 +4,8 @@
     CancelToken before each piece;
   * :func:`file_sha256` hashes a file that way; :func:`cached_sha256` remembers the digest per
     (resolved path, size, mtime), so a checkpoint is hashed once however many layers ask for it;
+  * :func:`same_file` tells whether two paths name one file (also through links or `..`), so no command
+    ever writes its output over its input or the model;
   * :func:`atomic_path` gives a temp path next to the destination and renames it into place only when
     the block finishes without an exception (removing it otherwise), so no half-written file ever
     appears under the real name; :func:`write_text_atomic` is the common text case.
@@ -89,3 +91,14 @@ def write_text_atomic(path: Path | str, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def same_file(a: Path | str, b: Path | str) -> bool:
+    """True when ``a`` and ``b`` are the same file: by inode where both exist, else by resolved path."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -55,6 +54,7 @@ from ganstudio.core.palettes import (  # noqa: F401  (re-exported for the CLI an
     write_label_map,
 )
 from ganstudio.checkpoint_io import CheckpointError
+from ganstudio.core.files import same_file
 from ganstudio.core.progress import CancelToken, Progress
 from ganstudio.nets import spade
 
@@ -334,16 +334,6 @@ def render_full(label_map, instance_map=None, model=None, seed: int = 0, device:
 IMAGE_OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
 
-def _same_file(a, b) -> bool:
-    a, b = Path(a), Path(b)
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
 def _expand_inputs(inputs: Iterable, exclude: Path | None = None) -> list[tuple[Path, Path]]:
     """-> [(file, relative output stem)], folders expanded recursively (sorted).
 
@@ -429,9 +419,9 @@ def synth(inputs, output, model, seed: int = 0, size: str | tuple | None = None,
     if not files:
         raise FileNotFoundError("no label maps found in the inputs")
     model_path = _model_file(model)
-    if model_path is not None and _same_file(output, model_path):
+    if model_path is not None and same_file(output, model_path):
         raise ValueError(f"{output} is the model file itself: choose another output")
-    if single_file and _same_file(output, files[0][0]):
+    if single_file and same_file(output, files[0][0]):
         raise ValueError(f"refusing to overwrite the input image {output}: choose another output")
     _, info = load_paint_model(model, device=device, overrides=overrides)
     pal = info.get_palette() if palette is None else palette_for(info.label_nc, palette) if palette in (
@@ -442,12 +432,12 @@ def synth(inputs, output, model, seed: int = 0, size: str | tuple | None = None,
     seen: dict[Path, Path] = {}
     for src, rel in files:
         dst = output if single_file else output / rel.with_suffix(".png")
-        if any(_same_file(dst, q) for q in protected):
-            what = "the model file" if model_path is not None and _same_file(dst, model_path) else "an input"
+        if any(same_file(dst, q) for q in protected):
+            what = "the model file" if model_path is not None and same_file(dst, model_path) else "an input"
             if one_file:
                 raise ValueError(f"refusing to overwrite {what} {dst}: choose another output")
             report.failed.append({"input": str(src), "reason": f"{src}: the output {dst} would overwrite {what}"})
-        elif dst in seen and _same_file(seen[dst], src):
+        elif dst in seen and same_file(seen[dst], src):
             continue  # the same label map given twice (a file and its folder): rendered once
         elif dst in seen:
             report.failed.append({"input": str(src), "reason": f"{src}: same output name as {seen[dst]}"})

@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import glob
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from ganstudio.core.imageio import (
     read_image,
     write_image,
 )
+from ganstudio.core.files import same_file
 from ganstudio.core.progress import (
     CancelToken,
     Cancelled,
@@ -420,16 +420,6 @@ def upscale_array(
 
 
 # ---------------------------------------------------------------------------------------------- files
-def _same_file(a, b) -> bool:
-    a, b = Path(a), Path(b)
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
 def default_output_name(path, scale) -> str:
     """``<stem>_x4.png`` (the scale written as 4, 2.5 ...)."""
     s = f"{float(scale):g}"
@@ -438,7 +428,7 @@ def default_output_name(path, scale) -> str:
 
 def save_image(path, image: ImageData, source_path=None, quality: int = 95, cancel=None) -> str:
     """Write ``image`` to ``path``; refuses to overwrite ``source_path`` (the input)."""
-    if source_path and _same_file(path, source_path):
+    if source_path and same_file(path, source_path):
         raise ValueError(f"refusing to overwrite the input image {source_path}: choose another name")
     write_image(path, image, quality=quality)
     return str(path)
@@ -465,7 +455,7 @@ def upscale_file(
     out_scale = float(scale) if scale else float(up.scale)
     if output is None:
         output = Path(input).with_name(default_output_name(input, out_scale))
-    if _same_file(output, input):
+    if same_file(output, input):
         raise ValueError(f"refusing to overwrite the input image {input}: choose another output")
     image = read_image(input)
     result = yield from upscale_image(image, scale=out_scale, tile=tile, overlap=overlap, alpha=alpha,
@@ -609,7 +599,7 @@ def upscale_batch(
             report["failed"].append({"input": str(src), "reason": f"same output name as {seen[dst]}"})
             continue
         seen[dst] = src
-        if _same_file(dst, src):
+        if same_file(dst, src):
             report["failed"].append({"input": str(src), "reason": "the output would overwrite the input"})
         elif dst.exists() and not overwrite:
             report["skipped"].append({"input": str(src), "output": str(dst), "reason": "already done"})

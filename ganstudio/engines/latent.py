@@ -469,3 +469,14 @@ def style_mix(model: str, coarse: int, fine: int, inject_index: int, truncation:
     wp = wp.cpu().numpy()
     mixed = np.concatenate([wp[0:1, :k], wp[1:2, k:]], axis=1)
     return {"wplus": mixed.astype(np.float32), "inject_index": k}
+
+
+def read_state_job(path: str, cancel: CancelToken | None = None) -> dict | None:
+    """The GAN Studio recipe stored in an image (see ganstudio.engines.recipe), or None for a plain photo.
+    A file that is no readable image (text renamed .png, damaged, a decompression bomb) raises
+    ImageReadError with imageio's message instead of Pillow's."""
+    from ganstudio.core.imageio import read_image
+    from ganstudio.engines.recipe import read_state_job as _read_state
+
+    read_image(path)
+    return _read_state(path)

@@ -492,14 +492,16 @@ def open_for_canvas(path, palette: str | None = None, colors=None, names=None, n
         cols = np.asarray(colors, np.uint8).reshape(-1, 3)
         pal = Palette(key="model", name="the model's", names=list(names or [f"label {i}" for i in range(len(cols))]),
                       colors=cols, dontcare_value=DONTCARE if allow_dontcare else None)
+    from ganstudio.core.imageio import read_image
+
+    # refuse what is no image (text renamed .png, damage, a huge header: a decompression bomb) with
+    # imageio's clear message before the label-map sniffing opens it with Pillow's own wording
+    img = read_image(path)
     if looks_like_label_map(path, pal):
         imp = read_label_map(path, pal, n_labels=n_labels, unknown=unknown, allow_dontcare=allow_dontcare)
         return {"label_map": imp.label_map, "kind": imp.kind, "messages": imp.messages}
     if cancel is not None:
         cancel.check()
-    from ganstudio.core.imageio import read_image
-
-    img = read_image(path)
     rgb = img.pixels if img.pixels.shape[2] == 3 else np.repeat(img.pixels, 3, axis=2)
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))

@@ -7,6 +7,7 @@ wins and stale requests are dropped, so dragging never blocks the window.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -53,19 +54,47 @@ GRID = 4
 SLIDER_STEPS = 100  # slider -100..100 maps to -SIGMAS..+SIGMAS standard deviations along the direction
 SIGMAS = 3.0
 TILE_ICON = 96  # grid icon size when there is room
+# exception classes whose message is written for the user: their class name is dropped from the status line
+USER_ERRORS = frozenset({"ImageReadError", "ImageWriteError", "LatentError", "CheckpointError", "DirectionsError",
+                         "RecipeError", "FileNotFoundError", "NotADirectoryError", "IsADirectoryError",
+                         "PermissionError", "ValueError"})
 GRID_FILL = 32  # dark grey behind the empty cells of the arithmetic grids
 TILE_MIN = 56  # the grid may shrink to this, so the tab fits a 1280x800 window (and smaller)
+
+
+def user_message(msg: str) -> str:
+    """The worker's 'SomeError: text' without the class name when the text is meant for the user."""
+    m = re.match(r"(\w+): (.*)", msg, re.S)
+    return m.group(2) if m and m.group(1) in USER_ERRORS else msg
+
+
+def drop_path(msg: str, path: str) -> str:
+    """``msg`` without a leading 'PATH: ' or 'NAME: ' (the status line names the file once)."""
+    for prefix in (f"{path}: ", f"{Path(path).name}: "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def folder_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be written (its folder is missing or is a file), else None."""
+    parent = Path(path).parent
+    if parent.is_dir():
+        return None
+    return f"the folder {parent} {'is a file' if parent.exists() else 'does not exist'}"
 
 
 class _Relay(QObject):
     """Lives in the GUI thread so worker signals reach the callbacks there (queued connections)."""
 
     def __init__(self, panel: "LatentPanel", on_done: Callable[[Any], None],
-                 on_progress: Optional[Callable[[Any], None]] = None) -> None:
+                 on_progress: Optional[Callable[[Any], None]] = None,
+                 on_failed: Optional[Callable[[str], None]] = None) -> None:
         super().__init__(panel)
         self.panel = panel
         self.on_done = on_done
         self.on_progress = on_progress
+        self.on_failed = on_failed
         self.handle: Optional[JobHandle] = None
 
     @Slot()
@@ -78,7 +107,10 @@ class _Relay(QObject):
 
     @Slot(str, str)
     def failed(self, msg: str, tb: str) -> None:
-        self.panel._report_error(msg)
+        if self.on_failed is not None:
+            self.on_failed(user_message(msg))
+        else:
+            self.panel._report_error(user_message(msg))
 
     @Slot(object)
     def progress(self, p: object) -> None:
@@ -233,7 +265,7 @@ class LatentPanel(QWidget):
         # short debounce: coalesces bursts of slider events but keeps a drag rendering continuously
         self.runner = LatestOnlyRunner(debounce_ms=10, parent=self)
         self.runner.result.connect(self._on_edit_result)
-        self.runner.failed.connect(lambda _i, msg: self._report_error(msg))
+        self.runner.failed.connect(lambda _i, msg: self._report_error(user_message(msg)))
         self._build()
         # nothing to sample, edit or project without a generator: enabled once one is loaded (_on_model)
         self._needs_model = [self.sample_btn, self.sefa_btn, self.pca_btn, self.sup_btn, self.load_btn,
@@ -490,9 +522,10 @@ class LatentPanel(QWidget):
 
     # ------------------------------------------------------------------------------------------ jobs
     def _run(self, target: str, kwargs: dict, on_done: Callable[[Any], None], name: str = "",
-             on_progress: Optional[Callable[[Any], None]] = None) -> JobHandle:
+             on_progress: Optional[Callable[[Any], None]] = None,
+             on_failed: Optional[Callable[[str], None]] = None) -> JobHandle:
         handle = start_job(EngineJob(target, kwargs, name or target))
-        relay = _Relay(self, on_done, on_progress)
+        relay = _Relay(self, on_done, on_progress, on_failed)
         handle.worker.finished.connect(relay.finished)
         handle.worker.failed.connect(relay.failed)
         handle.worker.progress.connect(relay.progress)
@@ -506,6 +539,9 @@ class LatentPanel(QWidget):
     def _job_ended(self, handle: JobHandle, relay: _Relay) -> None:
         self._jobs.discard(handle)
         relay.deleteLater()
+        if handle is self._proj_handle:  # stopped or failed: no progress bar left behind
+            self._proj_handle = None
+            self.progress.setVisible(False)
         if not self._jobs:
             self.job_state.emit("")
 
@@ -531,7 +567,16 @@ class LatentPanel(QWidget):
         self.model_edit.setToolTip(path)
         self.model_edit.setCursorPosition(len(path))  # the file name, not the start of a long folder path
         self._set_status("loading model…")
-        self._run(f"{LAT}:describe_model", {"model": path}, lambda info: self._on_model(path, info), "loading model")
+        self._run(f"{LAT}:describe_model", {"model": path}, lambda info: self._on_model(path, info), "loading model",
+                  on_failed=lambda msg: self._on_model_failed(path, msg))
+
+    def _on_model_failed(self, path: str, msg: str) -> None:
+        """The model box goes back to the model still in use, and the status says both."""
+        self._restoring = None
+        self.model_edit.setText(self.model_path)
+        self.model_edit.setToolTip(self.model_path)
+        keep = f"; still using {Path(self.model_path).name}" if self.model_path else ""
+        self._report_error(f"Cannot open {Path(path).name}: {drop_path(msg, path)}{keep}")
 
     def _on_model(self, path: str, info: dict) -> None:
         changed = info.get("sha256") != self.model_info.get("sha256")
@@ -856,14 +901,21 @@ class LatentPanel(QWidget):
         if not self.model_path:
             self._set_status("open a StyleGAN2 model first, then the photo to project")
             return
+        self._cancel_projection()  # one projection at a time: the newest photo wins
         self.progress.setVisible(True)
         self.progress.setRange(0, 100)
+        self.progress.setValue(0)
         kwargs = {"model": self.model_path, "image_path": path, "space": self.proj_space.currentText(),
                   "steps": self.proj_steps.value()}
         self._proj_handle = self._run(f"{PROJ}:project", kwargs, self._on_projected, "projecting",
-                                      self._on_proj_progress)
+                                      self._on_proj_progress, on_failed=lambda msg: self._on_proj_failed(path, msg))
         self._proj_handle.worker.preview.connect(self.proj_view.set_image)
         self.tabs.setCurrentIndex(3)
+
+    def _on_proj_failed(self, path: str, msg: str) -> None:
+        text = f"Cannot project {Path(path).name}: {drop_path(msg, path)}"
+        self.proj_label.setText(text)
+        self._report_error(text)
 
     def _on_proj_progress(self, p: Any) -> None:
         if p.total:
@@ -881,6 +933,7 @@ class LatentPanel(QWidget):
     def _cancel_projection(self) -> None:
         if self._proj_handle is not None:
             self._proj_handle.cancel()
+            self.proj_label.setText("projection stopped")
 
     # ------------------------------------------------------------------------------------------ files
     def current_state(self) -> dict:
@@ -899,16 +952,24 @@ class LatentPanel(QWidget):
     def export_to(self, path: str) -> None:
         """Write the image on screen with its recipe (in the worker)."""
         if self.current_image is None:
+            self._set_status("nothing to export yet: pick a seed tile first")
+            return
+        problem = folder_problem(path)
+        if problem:
+            self._report_error(f"Cannot export {Path(path).name}: {problem}")
             return
         self._run(f"{REC}:export_png_job", {"path": path, "image": self.current_image,
                                             "state": self.current_state()},
-                  lambda p: (self._set_status(f"exported {p}"), self.exported.emit(p)), "exporting")
+                  lambda p: (self._set_status(f"exported {p}"), self.exported.emit(p)), "exporting",
+                  on_failed=lambda msg: self._report_error(f"Cannot export {Path(path).name}: {drop_path(msg, path)}"))
 
     def open_image(self, path: str) -> bool:
         """A PNG with a GAN Studio recipe restores that state; any other image is projected into the model."""
         if not Path(path).is_file():
+            self._report_error(f"Cannot open {path}: no such file")
             return False
-        self._run(f"{REC}:read_state_job", {"path": path}, lambda st: self._on_recipe(path, st), "reading")
+        self._run(f"{LAT}:read_state_job", {"path": path}, lambda st: self._on_recipe(path, st), "reading",
+                  on_failed=lambda msg: self._report_error(f"Cannot open {Path(path).name}: {drop_path(msg, path)}"))
         return True
 
     def _on_recipe(self, path: str, state: Optional[dict]) -> None:

@@ -18,6 +18,7 @@ Engines run through EngineJob strings (``ganstudio.engines.paint``); no torch he
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -73,6 +74,26 @@ TOOL_KEYS = {"brush": "B", "eraser": "E", "fill": "G", "line": "L", "rect": "R",
              "eyedropper": "I", "pan": "H"}
 
 
+# exception classes whose message is written for the user: their class name is dropped from the status line
+USER_ERRORS = frozenset({"ImageReadError", "ImageWriteError", "LabelMapError", "CheckpointError", "PaintError",
+                         "FileNotFoundError", "NotADirectoryError", "IsADirectoryError", "PermissionError",
+                         "ValueError"})
+
+
+def user_message(msg: str) -> str:
+    """The worker's 'SomeError: text' without the class name when the text is meant for the user."""
+    m = re.match(r"(\w+): (.*)", msg, re.S)
+    return m.group(2) if m and m.group(1) in USER_ERRORS else msg
+
+
+def drop_path(msg: str, path: str) -> str:
+    """``msg`` without a leading 'PATH: ' or 'NAME: ' (the status line names the file once)."""
+    for prefix in (f"{path}: ", f"{Path(path).name}: "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
 def choose_live_scale(full_ms: float, full_side: int, multiple: int, budget_ms: float = LIVE_BUDGET_MS) -> float:
     """The live preview's side scale: 1.0 when a full-size render fits ``budget_ms``; else the largest
     k / n (n = full_side // multiple, so the preview side is k whole multiples, at least one) whose expected
@@ -106,6 +127,7 @@ class PaintPanel(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.model: Optional[str] = None
+        self._pending_model: Optional[tuple[str, dict]] = None  # being described (set_model)
         self.overrides: dict = {}
         self.info: Optional[dict] = None
         self.last_result: Optional[np.ndarray] = None
@@ -348,20 +370,31 @@ class PaintPanel(QWidget):
 
     def set_model(self, model: str, overrides: Optional[dict] = None) -> JobHandle:
         """Use ``model`` (a checkpoint path or manifest id); describes it in the worker, then renders."""
-        self.model = str(model)
-        self.overrides = dict(overrides or {})
-        self._render_times = []
-        if self.adaptive_live:
-            self.live_scale = LIVE_SCALE
-        self.status.setText(f"Loading {Path(self.model).name}…")
-        if self.model_box.findData(self.model) < 0:
-            self.model_box.addItem(Path(self.model).name, self.model)
-        self.model_box.setCurrentIndex(self.model_box.findData(self.model))
-        return self._start(EngineJob(f"{ENGINE}:describe_model", {"model": self.model, "overrides": self.overrides},
+        # the model in use (self.model) changes only once the new one is described: a file that is no SPADE
+        # generator leaves the current model rendering
+        model, overrides = str(model), dict(overrides or {})
+        self._pending_model = (model, overrides)
+        self.status.setText(f"Loading {Path(model).name}…")
+        self._select_in_box(model)
+        return self._start(EngineJob(f"{ENGINE}:describe_model", {"model": model, "overrides": overrides},
                                      name="paint: describe model"), self._on_described, self._on_describe_failed)
+
+    def _select_in_box(self, model: Optional[str]) -> None:
+        self.model_box.blockSignals(True)
+        if model is not None and self.model_box.findData(model) < 0:
+            self.model_box.addItem(Path(model).name, model)
+        self.model_box.setCurrentIndex(max(0, self.model_box.findData(model)) if model is not None else 0)
+        self.model_box.blockSignals(False)
 
     @Slot(object)
     def _on_described(self, d: dict) -> None:
+        pending = self._pending_model
+        if pending is not None:
+            self._pending_model = None
+            self.model, self.overrides = pending
+            self._render_times = []
+            if self.adaptive_live:
+                self.live_scale = LIVE_SCALE
         self.info = d
         n = int(d["label_nc"]) + int(bool(d["contain_dontcare_label"]))
         names, colors = list(d["label_names"]), np.asarray(d["label_colors"], np.uint8)
@@ -527,7 +560,7 @@ class PaintPanel(QWidget):
 
     @Slot(int, str)
     def _on_render_failed(self, req_id: int, msg: str) -> None:
-        self._say(f"Render failed: {msg}")
+        self._say(f"Render failed: {user_message(msg)}")
         if req_id >= self._newest_request:  # the same map would fail at full size too
             self._full_timer.stop()
             self._full_wanted = False
@@ -573,6 +606,7 @@ class PaintPanel(QWidget):
         """A label-map PNG imports; a photo is converted to labels by nearest palette colour."""
         p = Path(path)
         if not p.is_file():
+            self._say(f"Cannot open {path}: no such file")
             return False
         kwargs = {"path": str(p), "n_labels": self._n_labels, "allow_dontcare": self._allow_dontcare}
         if self._palette.key in palettes.BUILTIN and len(self._palette) >= self._n_labels:
@@ -581,6 +615,7 @@ class PaintPanel(QWidget):
             kwargs.update(colors=self._palette.colors.tolist(), names=list(self._palette.names))
         self.status.setText(f"Opening {p.name}…")
         self._opening = p.name
+        self._opening_path = str(p)
         self._start(EngineJob(f"{ENGINE}:open_for_canvas", kwargs, name="paint: open"),
                     self._on_opened, self._on_open_failed)
         return True
@@ -590,7 +625,8 @@ class PaintPanel(QWidget):
         name = getattr(self, "_opening", "")
         self._quiet = True
         try:
-            self.canvas.set_label_map(np.asarray(res["label_map"]))
+            # one undoable step: Undo brings back the painting the import replaced
+            self.canvas.set_label_map(np.asarray(res["label_map"]), reset_history=False)
         finally:
             self._quiet = False
         self.canvas.fit()
@@ -601,16 +637,31 @@ class PaintPanel(QWidget):
         self._say(f"Opened {name} ({res['kind']}, {w}×{h}){': ' + msgs if msgs else ''}")
         self.request_render()
 
-    def export_label_map(self, path: str) -> None:
-        palettes.write_label_map(path, self.canvas.label_map, self._palette)
+    def _write(self, path: str, write) -> bool:
+        """Run ``write(path)``; a folder that is missing or a file, or any write error, is one status line."""
+        parent = Path(path).parent
+        if not parent.is_dir():
+            why = "is a file" if parent.exists() else "does not exist"
+            self._say(f"Cannot export {Path(path).name}: the folder {parent} {why}")
+            return False
+        try:
+            write(path)
+        except (OSError, ValueError) as exc:
+            self._say(f"Cannot export {Path(path).name}: {exc}")
+            return False
+        return True
+
+    def export_label_map(self, path: str) -> bool:
+        """The label map as an indexed PNG; False (and a status message) when it cannot be written."""
+        return self._write(path, lambda p: palettes.write_label_map(p, self.canvas.label_map, self._palette))
 
     def export_result(self, path: str) -> bool:
         if self.last_result is None:
+            self._say("Nothing rendered yet.")
             return False
         from ganstudio.core.imageio import write_image
 
-        write_image(path, self.last_result)
-        return True
+        return self._write(path, lambda p: write_image(p, self.last_result))
 
     def export(self) -> None:
         """File > Export: the label map as an indexed PNG with its palette (and the result beside it)."""
@@ -622,11 +673,13 @@ class PaintPanel(QWidget):
             return
         if not path.lower().endswith(".png"):
             path += ".png"
-        self.export_label_map(path)
+        if not self.export_label_map(path):
+            return
         extra = ""
         if self.last_result is not None:
             rp = str(Path(path).with_name(Path(path).stem + "_result.png"))
-            self.export_result(rp)
+            if not self.export_result(rp):
+                return
             extra = f" and {Path(rp).name}"
         if s:
             s.set_last_dir("export", str(Path(path).parent))
@@ -641,7 +694,8 @@ class PaintPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export result", str(Path(start) / "result.png"),
                                               "Images (*.png *.jpg *.webp *.tif)")
         if path:
-            self.export_result(path)
+            if not self.export_result(path):
+                return
             if s:
                 s.set_last_dir("export", str(Path(path).parent))
             self._say(f"Exported {Path(path).name}")
@@ -668,16 +722,23 @@ class PaintPanel(QWidget):
 
     @Slot(str, str)
     def _on_open_failed(self, msg: str, _tb: str) -> None:
-        self._say(f"Cannot open {getattr(self, '_opening', '')}: {msg}")
+        name = getattr(self, "_opening", "")
+        self._say(f"Cannot open {name}: {drop_path(user_message(msg), getattr(self, '_opening_path', name))}")
 
     @Slot(str, str)
     def _on_describe_failed(self, msg: str, _tb: str) -> None:
-        self._say(f"Cannot use this model: {msg}")
+        pending = self._pending_model
+        self._pending_model = None
+        name = Path(pending[0]).name if pending else "this model"
+        self._select_in_box(self.model if self.info is not None else None)
+        keep = f"; still using {Path(self.model).name}" if self.model and self.info is not None else ""
+        msg = drop_path(user_message(msg), pending[0]) if pending else user_message(msg)
+        self._say(f"Cannot use {name}: {msg}{keep}")
 
     @Slot(str, str)
     def _on_full_failed(self, msg: str, _tb: str) -> None:
         self._full_job = None
-        self._say(f"Full-size render failed: {msg}")
+        self._say(f"Full-size render failed: {user_message(msg)}")
         self.job_state.emit("")
 
     def shutdown(self) -> None:

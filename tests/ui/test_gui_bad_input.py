@@ -1,0 +1,240 @@
+"""The Latent and Paint tabs driven with bad input, as a user would: files that are no images, a decompression
+bomb, wrong / truncated / discriminator checkpoints, exports to a folder that is a file, undo after an import,
+closing the panel while it works. Each must end in one clear status line (no exception, no silent no-op),
+keep what the user had, and leave no thread running (the autouse fixture in conftest.py checks threads)."""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganstudio.nets import spade
+from ganstudio.ui.latent_panel import LatentPanel
+from ganstudio.ui.paint_panel import PaintPanel
+
+from tiny_models import tiny_cyclegan_file, tiny_stylegan2_file
+
+T = 30000  # ms: generous upper bounds for waits on a busy 2-core machine; no test depends on them
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def write_bomb(path):
+    """A valid PNG header claiming 60000 x 60000 RGB pixels (3.6 Gpx) with almost no data."""
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+                     + _png_chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + _png_chunk(b"IEND", b""))
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ latent
+@pytest.fixture
+def lat(qtbot, tmp_path):
+    p = LatentPanel()
+    qtbot.addWidget(p)
+    model = tiny_stylegan2_file(tmp_path / "tiny.pt")
+    with qtbot.waitSignal(p.grid_ready, timeout=T):
+        p.set_model(model)
+    qtbot.waitUntil(lambda: p.current_image is not None, timeout=T)
+    yield p
+    p.shutdown()
+
+
+def _lat_idle(qtbot, p):
+    qtbot.waitUntil(lambda: not p._jobs and not p.runner.is_busy(), timeout=T)
+
+
+@pytest.mark.parametrize("kind", ["text", "bomb"])
+def test_latent_open_bad_image_says_why_once(lat, qtbot, tmp_path, kind):
+    path = tmp_path / f"{kind}.png"
+    if kind == "text":
+        path.write_text("this is a text file renamed .png")
+    else:
+        write_bomb(path)
+    assert lat.open_image(str(path))
+    _lat_idle(qtbot, lat)
+    msg = lat.status.text()
+    assert msg.startswith(f"Cannot open {path.name}: ")
+    # imageio's message, not the worker's class name or Pillow's wording, and the path only once
+    assert "Error:" not in msg and msg.count(path.name) == 1
+    assert ("not an image" in msg) if kind == "text" else ("decompression bomb" in msg and "refused" in msg)
+    assert lat._proj_handle is None  # nothing was projected
+
+
+def test_latent_open_missing_file_is_not_silent(lat):
+    assert not lat.open_image("/nonexistent/photo.png")
+    assert "no such file" in lat.status.text()
+
+
+def test_latent_bad_model_keeps_the_open_one(lat, qtbot, tmp_path):
+    good = lat.model_path
+    sha = lat.model_info["sha256"]
+    cyc = tiny_cyclegan_file(tmp_path / "latest_net_G.pth")
+    data = (tmp_path / "tiny.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    for path, why in ((cyc, "cyclegan"), (str(tmp_path / "cut.pt"), "truncated")):
+        lat.set_model(path)
+        _lat_idle(qtbot, lat)
+        msg = lat.status.text()
+        assert msg.startswith("Cannot open ") and why in msg and msg.endswith("still using tiny.pt"), msg
+        assert "Error:" not in msg
+        # the model field shows the model still in use, not the file that failed
+        assert lat.model_edit.text() == good and lat.model_path == good and lat.model_info["sha256"] == sha
+    # and it still renders: a slider-free re-render of the picked seed works
+    rid = lat.render_edit()
+    qtbot.waitUntil(lambda: lat.last_shown == rid, timeout=T)
+
+
+def test_latent_export_into_a_file_says_so(lat, qtbot, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    lat.export_to(str(blocker / "out.png"))
+    _lat_idle(qtbot, lat)
+    assert lat.status.text() == f"Cannot export out.png: the folder {blocker} is a file"
+    assert blocker.read_text() == "x"
+
+
+def test_latent_stop_and_close_during_projection(lat, qtbot, tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)).save(photo)
+    lat.proj_steps.setValue(5000)
+    lat.project(str(photo))
+    assert not lat.progress.isHidden()
+    qtbot.waitUntil(lambda: lat.progress.value() > 0, timeout=T)
+    lat._cancel_projection()
+    _lat_idle(qtbot, lat)
+    # the progress bar goes away with the stopped job (it stayed on screen before)
+    assert lat.progress.isHidden() and lat._proj_handle is None
+    assert lat.proj_label.text() == "projection stopped"
+    # closing the panel mid-projection joins the worker (conftest fails the test on a running thread)
+    lat.project(str(photo))
+    qtbot.waitUntil(lambda: lat.progress.value() > 0, timeout=T)
+    lat.shutdown()
+    assert all(h.thread.isFinished() for h in lat._jobs)
+
+
+# ------------------------------------------------------------------------------------------------ paint
+@pytest.fixture
+def spade_path(tmp_path):
+    torch.manual_seed(0)
+    net = spade.SPADEGenerator(5, ngf=2, label_nc=3, contain_dontcare_label=True, use_instance=True,
+                               crop_size=64, nhidden=8).eval()
+    path = tmp_path / "tiny_G.pth"
+    torch.save(net.state_dict(), path)
+    (tmp_path / "tiny_G.pth.json").write_text(json.dumps(
+        {"label_nc": 3, "contain_dontcare_label": True, "use_instance": True, "crop_size": 64}))
+    return path
+
+
+@pytest.fixture
+def pp(qtbot, spade_path):
+    p = PaintPanel()
+    p.adaptive_live = False
+    p.live_scale = 1.0  # full-size live renders: no second render after a pause, fewer jobs
+    qtbot.addWidget(p)
+    with qtbot.waitSignal(p.rendered, timeout=T):
+        p.set_model(str(spade_path))
+    qtbot.waitUntil(p.is_idle, timeout=T)
+    yield p
+    p.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["text", "bomb"])
+def test_paint_open_bad_image_keeps_the_map(pp, qtbot, tmp_path, kind):
+    pp.canvas.set_label_map(np.full((64, 64), 2, np.uint8), reset_history=False)
+    qtbot.waitUntil(pp.is_idle, timeout=T)
+    path = tmp_path / f"{kind}.png"
+    if kind == "text":
+        path.write_text("not a picture")
+    else:
+        write_bomb(path)
+    with qtbot.waitSignal(pp.message, timeout=T, check_params_cb=lambda m: m.startswith("Cannot open")):
+        assert pp.open_image(str(path))
+    qtbot.waitUntil(pp.is_idle, timeout=T)
+    msg = pp.last_message
+    assert "Error:" not in msg and msg.count(path.name) == 1, msg
+    # before: Pillow's 'DecompressionBombError: Image size (...) could be decompression bomb DOS attack.'
+    assert ("not an image" in msg) if kind == "text" else msg.startswith(f"Cannot open {path.name}: refused")
+    assert (pp.canvas.label_map == 2).all()
+
+
+def test_paint_bad_model_keeps_rendering_with_the_open_one(pp, qtbot, tmp_path, spade_path):
+    sg = tiny_stylegan2_file(tmp_path / "sg.pt")
+    torch.save({"netD": 1}, tmp_path / "netD.pth")
+    for path, why in ((sg, "stylegan2"), (str(tmp_path / "netD.pth"), "no tensors")):
+        with qtbot.waitSignal(pp.message, timeout=T, check_params_cb=lambda m: m.startswith("Cannot use")):
+            pp.set_model(path)
+        qtbot.waitUntil(pp.is_idle, timeout=T)
+        assert why in pp.last_message and pp.last_message.endswith("still using tiny_G.pth"), pp.last_message
+        # before: panel.model pointed at the failed file and every stroke said 'Render failed'
+        assert pp.model == str(spade_path)
+        assert pp.model_box.currentData() == str(spade_path)
+    with qtbot.waitSignal(pp.rendered, timeout=T):
+        pp.canvas.set_label_map(np.full((64, 64), 1, np.uint8), reset_history=False)
+    assert not pp.last_message.startswith("Render failed")
+
+
+def test_paint_export_into_a_file_is_a_message_not_an_exception(pp, qtbot, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    assert pp.export_label_map(str(blocker / "labels.png")) is False
+    assert pp.last_message == f"Cannot export labels.png: the folder {blocker} is a file"
+    assert pp.export_result(str(tmp_path / "missing" / "r.png")) is False
+    assert pp.last_message == f"Cannot export r.png: the folder {tmp_path / 'missing'} does not exist"
+    assert pp.export_label_map(str(tmp_path / "ok.png")) is True and (tmp_path / "ok.png").is_file()
+
+
+def test_paint_import_is_undoable(pp, qtbot, tmp_path):
+    painted = np.zeros((64, 64), np.uint8)
+    painted[:, 32:] = 3
+    pp.canvas.set_label_map(painted, reset_history=False)
+    qtbot.waitUntil(pp.is_idle, timeout=T)
+    imported = np.ones((48, 40), np.uint8)
+    imported[10:20, 5:30] = 2
+    Image.fromarray(imported, "L").save(tmp_path / "map.png")
+    with qtbot.waitSignal(pp.rendered, timeout=T):
+        assert pp.open_image(str(tmp_path / "map.png"))
+    qtbot.waitUntil(pp.is_idle, timeout=T)
+    np.testing.assert_array_equal(pp.canvas.label_map, imported)
+    # before: the import cleared the history, so the painting it replaced was lost
+    with qtbot.waitSignal(pp.rendered, timeout=T):
+        pp.canvas.undo_stack.undo()
+    np.testing.assert_array_equal(pp.canvas.label_map, painted)
+    qtbot.waitUntil(pp.is_idle, timeout=T)
+    assert pp.last_result.shape[:2] == painted.shape  # the result follows the restored map
+    with qtbot.waitSignal(pp.rendered, timeout=T):
+        pp.canvas.undo_stack.redo()
+    np.testing.assert_array_equal(pp.canvas.label_map, imported)
+
+
+def test_paint_hammered_strokes_end_on_the_last_map(pp, qtbot):
+    from ganstudio.engines import paint
+
+    c = pp.canvas
+    for i in range(12):  # a burst of edits: only the newest map matters
+        lm = np.zeros((64, 64), np.uint8)
+        lm[: 5 * (i + 1), :] = 1 + i % 3
+        c.set_label_map(lm, reset_history=False)
+    qtbot.waitUntil(pp.is_idle, timeout=T)
+    assert pp.runner.started_count < 12  # stale requests were dropped
+    np.testing.assert_array_equal(pp.last_result, paint.render(c.label_map, model=str(pp.model)))
+
+
+def test_paint_close_while_rendering_leaves_no_thread(pp, qtbot):
+    pp.canvas.set_label_map(np.full((64, 64), 3, np.uint8), reset_history=False)
+    before = (pp.full_renders, pp.last_result)
+    qtbot.waitUntil(lambda: pp.runner.is_busy(), timeout=T)  # the live render runs
+    pp.render_full()
+    pp.shutdown()
+    assert not pp.runner.is_busy()
+    # a job started on the same event-loop turn starts after shutdown (start_job defers thread.start), sees
+    # its cancelled token and ends by itself; nothing it made is shown
+    qtbot.waitUntil(lambda: all(h.thread.isFinished() for h in pp._jobs), timeout=T)
+    assert pp.full_renders == before[0] and pp.last_result is before[1]

@@ -480,3 +480,18 @@ def read_state_job(path: str, cancel: CancelToken | None = None) -> dict | None:
 
     read_image(path)
     return _read_state(path)
+
+
+def export_frames_job(folder: str, frames: Sequence[np.ndarray], state: dict,
+                      cancel: CancelToken | None = None):
+    """Write every interpolation frame as ``frame_NNNN.png`` (with the recipe of ``state``) into ``folder``,
+    one after the other in one job (not one thread per frame); yields Progress, returns the paths."""
+    from ganstudio.engines.recipe import export_png_job
+
+    out = []
+    for i, im in enumerate(frames):
+        if cancel is not None:
+            cancel.check()
+        out.append(export_png_job(str(Path(folder) / f"frame_{i:04d}.png"), im, state))
+        yield Progress(i + 1, len(frames), f"frame {i + 1}/{len(frames)}")
+    return out

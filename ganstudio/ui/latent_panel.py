@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -799,8 +798,13 @@ class LatentPanel(QWidget):
         if d is None:
             self._set_status("no directions to save")
             return
+        problem = folder_problem(path)
+        if problem:
+            self._report_error(f"Cannot save {Path(path).name}: {problem}")
+            return
         self._run(f"{DIRS}:save_job", {"path": path, "dirs": d}, lambda p: self._set_status(f"saved {p}"),
-                  "saving directions")
+                  "saving directions",
+                  on_failed=lambda msg: self._report_error(f"Cannot save {Path(path).name}: {drop_path(msg, path)}"))
 
     def load_directions(self, path: str) -> None:
         self._run(f"{DIRS}:load_job", {"path": path, "model": self.model_path}, self.add_directions,
@@ -858,18 +862,44 @@ class LatentPanel(QWidget):
         if strip:
             path, _ = QFileDialog.getSaveFileName(self, "Export strip", "interpolation.png", "PNG (*.png)")
             if path:
-                st = {k: v for k, v in self._interp_args.items() if k in ("seeds", "truncation", "noise")}
-                self._run(f"{REC}:export_png_job", {"path": path, "image": self.strip,
-                                                    "state": {**st, "model": self.model_path}},
-                          lambda p: self.exported.emit(p), "exporting")
+                self.export_strip_to(path)
         else:
             folder = QFileDialog.getExistingDirectory(self, "Export frames to")
             if folder:
-                for i, im in enumerate(self.frames):
-                    st = {"seeds": self._interp_args["seeds"], "model": self.model_path,
-                          "truncation": self._interp_args["truncation"], "noise": self._interp_args["noise"]}
-                    self._run(f"{REC}:export_png_job", {"path": str(Path(folder) / f"frame_{i:04d}.png"),
-                                                        "image": im, "state": st}, lambda p: None, "exporting")
+                self.export_frames_to(folder)
+
+    def _interp_state(self) -> dict:
+        st = {k: v for k, v in self._interp_args.items() if k in ("seeds", "truncation", "noise")}
+        return {**st, "model": self.model_path}
+
+    def export_strip_to(self, path: str) -> None:
+        """The interpolation strip as one PNG with its recipe (in the worker)."""
+        if self.strip is None:
+            self._set_status("nothing to export yet: Interpolate picked first")
+            return
+        problem = folder_problem(path)
+        if problem:
+            self._report_error(f"Cannot export {Path(path).name}: {problem}")
+            return
+        self._run(f"{REC}:export_png_job", {"path": path, "image": self.strip, "state": self._interp_state()},
+                  lambda p: (self._set_status(f"exported {p}"), self.exported.emit(p)), "exporting",
+                  on_failed=lambda msg: self._report_error(f"Cannot export {Path(path).name}: {drop_path(msg, path)}"))
+
+    def export_frames_to(self, folder: str) -> None:
+        """Every interpolation frame as frame_NNNN.png in ``folder``: one job, one message."""
+        if self.frames is None:
+            self._set_status("nothing to export yet: Interpolate picked first")
+            return
+        if not Path(folder).is_dir():
+            why = "is a file" if Path(folder).exists() else "does not exist"
+            self._report_error(f"Cannot export the frames: {folder} {why}")
+            return
+        n = len(self.frames)
+        self._run(f"{LAT}:export_frames_job", {"folder": folder, "frames": list(self.frames),
+                                                "state": self._interp_state()},
+                  lambda paths: (self._set_status(f"exported {len(paths)} frames to {folder}"),
+                                 self.exported.emit(folder)), "exporting frames",
+                  on_failed=lambda msg: self._report_error(f"Cannot export the {n} frames to {folder}: {msg}"))
 
     # ------------------------------------------------------------------------------------------ arithmetic
     def set_group(self, name: str, seeds: list[int]) -> None:
@@ -984,8 +1014,10 @@ class LatentPanel(QWidget):
             self._restoring = state
             self.set_model(model)
             return
-        QMessageBox.information(self, "Another model", f"{Path(path).name} was made with a model that is not "
-                                f"open (sha256 {str(state.get('model_sha256'))[:12]}…). Open that model first.")
+        # a status line like every other refusal (a modal box here interrupted nothing worth interrupting)
+        missing = f", {Path(model).name} is missing" if model else ""
+        self._report_error(f"{Path(path).name} was made with a model that is not open "
+                           f"(sha256 {str(state.get('model_sha256'))[:12]}…{missing}). Open that model first.")
 
     def _apply_state(self, state: dict) -> None:
         for w in (self.trunc_spin, self.noise_combo):

@@ -238,3 +238,53 @@ def test_paint_close_while_rendering_leaves_no_thread(pp, qtbot):
     # its cancelled token and ends by itself; nothing it made is shown
     qtbot.waitUntil(lambda: all(h.thread.isFinished() for h in pp._jobs), timeout=T)
     assert pp.full_renders == before[0] and pp.last_result is before[1]
+
+
+def test_latent_save_directions_and_interpolation_exports_into_a_file(lat, qtbot, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with qtbot.waitSignal(lat.directions_changed, timeout=T):
+        lat.compute_directions("sefa")
+    _lat_idle(qtbot, lat)
+    lat.save_directions(str(blocker / "dirs.npz"))
+    # before: '[Errno 20] Not a directory: .../afile/.dirs.npz.8134b366.part.npz'
+    assert lat.status.text() == f"Cannot save dirs.npz: the folder {blocker} is a file"
+    lat.pick([0, 1])
+    lat.steps_spin.setValue(3)
+    lat.interpolate()
+    _lat_idle(qtbot, lat)
+    lat.export_strip_to(str(blocker / "strip.png"))
+    assert lat.status.text() == f"Cannot export strip.png: the folder {blocker} is a file"
+    started = len(lat._jobs)
+    lat.export_frames_to(str(blocker))
+    assert len(lat._jobs) == started  # refused before any job (was one failing job per frame)
+    assert lat.status.text() == f"Cannot export the frames: {blocker} is a file"
+    # a good folder: every frame written by one job, and the status says so
+    out = tmp_path / "frames"
+    out.mkdir()
+    with qtbot.waitSignal(lat.exported, timeout=T):
+        lat.export_frames_to(str(out))
+    assert len(lat._jobs) <= 1
+    _lat_idle(qtbot, lat)
+    n = len(lat.frames)
+    assert n >= 3
+    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:04d}.png" for i in range(n)]
+    assert lat.status.text() == f"exported {n} frames to {out}"
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "frame_0002.png").convert("RGB")), lat.frames[2])
+
+
+def test_latent_recipe_of_a_missing_model_is_a_status_line_not_a_dialog(lat, qtbot, tmp_path):
+    out = tmp_path / "edit.png"
+    with qtbot.waitSignal(lat.exported, timeout=T):
+        lat.export_to(str(out))
+    _lat_idle(qtbot, lat)
+    (tmp_path / "tiny.pt").unlink()
+    fresh = LatentPanel()
+    qtbot.addWidget(fresh)
+    try:
+        assert fresh.open_image(str(out))  # a modal QMessageBox here used to block until clicked
+        _lat_idle(qtbot, fresh)
+        msg = fresh.status.text()
+        assert msg.startswith("edit.png was made with a model that is not open") and "tiny.pt is missing" in msg
+    finally:
+        fresh.shutdown()

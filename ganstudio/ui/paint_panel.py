@@ -128,6 +128,7 @@ class PaintPanel(QWidget):
         super().__init__(parent)
         self.model: Optional[str] = None
         self._pending_model: Optional[tuple[str, dict]] = None  # being described (set_model)
+        self._describe_worker = None  # the worker describing it: an older describe's answer is stale
         self.overrides: dict = {}
         self.info: Optional[dict] = None
         self.last_result: Optional[np.ndarray] = None
@@ -376,8 +377,15 @@ class PaintPanel(QWidget):
         self._pending_model = (model, overrides)
         self.status.setText(f"Loading {Path(model).name}…")
         self._select_in_box(model)
-        return self._start(EngineJob(f"{ENGINE}:describe_model", {"model": model, "overrides": overrides},
-                                     name="paint: describe model"), self._on_described, self._on_describe_failed)
+        handle = self._start(EngineJob(f"{ENGINE}:describe_model", {"model": model, "overrides": overrides},
+                                       name="paint: describe model"), self._on_described, self._on_describe_failed)
+        self._describe_worker = handle.worker
+        return handle
+
+    def _stale_describe(self) -> bool:
+        """The answer comes from a describe_model job older than the newest set_model."""
+        sender = self.sender()
+        return sender is not None and self._describe_worker is not None and sender is not self._describe_worker
 
     def _select_in_box(self, model: Optional[str]) -> None:
         self.model_box.blockSignals(True)
@@ -388,6 +396,8 @@ class PaintPanel(QWidget):
 
     @Slot(object)
     def _on_described(self, d: dict) -> None:
+        if self._stale_describe():
+            return  # another model was chosen meanwhile: its own answer decides
         pending = self._pending_model
         if pending is not None:
             self._pending_model = None
@@ -727,6 +737,8 @@ class PaintPanel(QWidget):
 
     @Slot(str, str)
     def _on_describe_failed(self, msg: str, _tb: str) -> None:
+        if self._stale_describe():
+            return
         pending = self._pending_model
         self._pending_model = None
         name = Path(pending[0]).name if pending else "this model"

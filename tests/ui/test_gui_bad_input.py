@@ -288,3 +288,18 @@ def test_latent_recipe_of_a_missing_model_is_a_status_line_not_a_dialog(lat, qtb
         assert msg.startswith("edit.png was made with a model that is not open") and "tiny.pt is missing" in msg
     finally:
         fresh.shutdown()
+
+
+def test_paint_quick_model_switch_ends_on_the_last_choice(pp, qtbot, tmp_path, spade_path):
+    """A good model then at once a bad one: the good one's (older) answer must not install the bad file."""
+    other = tmp_path / "other_G.pth"
+    other.write_bytes(spade_path.read_bytes())
+    bad = tiny_stylegan2_file(tmp_path / "sg.pt")
+    pp.set_model(str(other))
+    with qtbot.waitSignal(pp.message, timeout=T, check_params_cb=lambda m: m.startswith("Cannot use sg.pt")):
+        pp.set_model(bad)
+    qtbot.waitUntil(pp.is_idle, timeout=T)
+    qtbot.waitUntil(lambda: all(h.thread.isFinished() for h in pp._jobs), timeout=T)
+    # before: the first answer took the pending (bad) path as panel.model
+    assert pp.model == str(spade_path) and pp.model_box.currentData() == str(spade_path)
+    assert pp.last_message.endswith("still using tiny_G.pth")

@@ -94,6 +94,7 @@ class _Relay(QObject):
         self.on_done = on_done
         self.on_progress = on_progress
         self.on_failed = on_failed
+        self.quiet_cancel = False  # superseded jobs (an older grid) end without a status line
         self.handle: Optional[JobHandle] = None
 
     @Slot()
@@ -118,7 +119,8 @@ class _Relay(QObject):
 
     @Slot()
     def cancelled(self) -> None:
-        self.panel._set_status("cancelled")
+        if not self.quiet_cancel:
+            self.panel._set_status("cancelled")
 
 
 class SeedTile(QToolButton):
@@ -261,6 +263,9 @@ class LatentPanel(QWidget):
         self._restoring: Optional[dict] = None
         self._jobs: set[JobHandle] = set()
         self._proj_handle: Optional[JobHandle] = None
+        self._model_request = ""  # the newest set_model path: an older answer is stale
+        self._grid_request = 0  # the newest sample_grid: older grids (other seeds, ψ, noise or model) are dropped
+        self._grid_handle: Optional[JobHandle] = None
         # short debounce: coalesces bursts of slider events but keeps a drag rendering continuously
         self.runner = LatestOnlyRunner(debounce_ms=10, parent=self)
         self.runner.result.connect(self._on_edit_result)
@@ -522,9 +527,10 @@ class LatentPanel(QWidget):
     # ------------------------------------------------------------------------------------------ jobs
     def _run(self, target: str, kwargs: dict, on_done: Callable[[Any], None], name: str = "",
              on_progress: Optional[Callable[[Any], None]] = None,
-             on_failed: Optional[Callable[[str], None]] = None) -> JobHandle:
+             on_failed: Optional[Callable[[str], None]] = None, quiet_cancel: bool = False) -> JobHandle:
         handle = start_job(EngineJob(target, kwargs, name or target))
         relay = _Relay(self, on_done, on_progress, on_failed)
+        relay.quiet_cancel = quiet_cancel
         handle.worker.finished.connect(relay.finished)
         handle.worker.failed.connect(relay.failed)
         handle.worker.progress.connect(relay.progress)
@@ -538,6 +544,8 @@ class LatentPanel(QWidget):
     def _job_ended(self, handle: JobHandle, relay: _Relay) -> None:
         self._jobs.discard(handle)
         relay.deleteLater()
+        if handle is self._grid_handle:
+            self._grid_handle = None
         if handle is self._proj_handle:  # stopped or failed: no progress bar left behind
             self._proj_handle = None
             self.progress.setVisible(False)
@@ -566,11 +574,14 @@ class LatentPanel(QWidget):
         self.model_edit.setToolTip(path)
         self.model_edit.setCursorPosition(len(path))  # the file name, not the start of a long folder path
         self._set_status("loading model…")
+        self._model_request = path
         self._run(f"{LAT}:describe_model", {"model": path}, lambda info: self._on_model(path, info), "loading model",
                   on_failed=lambda msg: self._on_model_failed(path, msg))
 
     def _on_model_failed(self, path: str, msg: str) -> None:
         """The model box goes back to the model still in use, and the status says both."""
+        if path != self._model_request:
+            return  # another model was asked for meanwhile
         self._restoring = None
         self.model_edit.setText(self.model_path)
         self.model_edit.setToolTip(self.model_path)
@@ -578,6 +589,8 @@ class LatentPanel(QWidget):
         self._report_error(f"Cannot open {Path(path).name}: {drop_path(msg, path)}{keep}")
 
     def _on_model(self, path: str, info: dict) -> None:
+        if path != self._model_request:
+            return  # another model was asked for meanwhile: its own answer decides
         changed = info.get("sha256") != self.model_info.get("sha256")
         self.model_path = path
         self.model_info = dict(info)
@@ -613,11 +626,18 @@ class LatentPanel(QWidget):
         seeds = list(range(first, first + GRID * GRID))
         kwargs = {"model": self.model_path, "seeds": seeds, "truncation": self.trunc_spin.value(),
                   "noise": self.noise_combo.currentText(), "batch": GRID * GRID}
-        self._run(f"{LAT}:sample_grid", kwargs, self._on_grid, "sampling")
+        if self._grid_handle is not None:
+            self._grid_handle.cancel()  # superseded
+        self._grid_request += 1
+        req = self._grid_request
+        self._grid_handle = self._run(f"{LAT}:sample_grid", kwargs, lambda res: self._on_grid(res, req), "sampling",
+                                     quiet_cancel=True)
 
-    def _on_grid(self, res: dict) -> None:
-        if res["seeds"] != list(range(self.seed_spin.value(), self.seed_spin.value() + GRID * GRID)):
+    def _on_grid(self, res: dict, req: Optional[int] = None) -> None:
+        if (req is not None and req != self._grid_request) or \
+                res["seeds"] != list(range(self.seed_spin.value(), self.seed_spin.value() + GRID * GRID)):
             return  # an older grid: a newer one is on its way
+        self._grid_handle = None
         self.grid_seeds = list(res["seeds"])
         self.grid_images = res["images"]
         for t, seed, img in zip(self.tiles, self.grid_seeds, res["images"]):

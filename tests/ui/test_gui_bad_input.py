@@ -303,3 +303,33 @@ def test_paint_quick_model_switch_ends_on_the_last_choice(pp, qtbot, tmp_path, s
     # before: the first answer took the pending (bad) path as panel.model
     assert pp.model == str(spade_path) and pp.model_box.currentData() == str(spade_path)
     assert pp.last_message.endswith("still using tiny_G.pth")
+
+
+def test_latent_hammered_grid_settings_end_on_the_final_state(lat, qtbot):
+    from ganstudio.engines import latent as L
+
+    for i, psi in enumerate((0.2, 0.9, 0.5, 0.7, 0.35)):  # seeds and ψ changed quickly, in turns
+        lat.seed_spin.setValue(16 * (i + 1))
+        lat.trunc_spin.setValue(psi)
+    _lat_idle(qtbot, lat)
+    seeds = list(range(80, 96))
+    assert lat.grid_seeds == seeds and lat.status.text() == "seeds 80–95"  # not 'cancelled' from a dropped grid
+    lm = L.open_model(lat.model_path)
+    want = L.render_state({"seeds": seeds, "truncation": 0.35}, model=lm)["images"]
+    np.testing.assert_array_equal(lat.grid_images, want)
+    # the edited image follows ψ too (its base seed is still 0)
+    np.testing.assert_array_equal(lat.current_image,
+                                  L.render_state({"seeds": [0], "truncation": 0.35}, model=lm)["images"][0])
+
+
+def test_latent_quick_model_switch_ends_on_the_last_choice(lat, qtbot, tmp_path):
+    first = lat.model_path
+    other = tiny_stylegan2_file(tmp_path / "other.pt", seed=5)
+    lat.set_model(other)
+    lat.set_model(first)  # changed my mind at once
+    _lat_idle(qtbot, lat)
+    assert lat.model_path == first and lat.model_edit.text() == first
+    from ganstudio.engines import latent as L
+
+    want = L.render_state({"seeds": list(range(16))}, model=L.open_model(first))["images"]
+    np.testing.assert_array_equal(lat.grid_images, want)

@@ -654,15 +654,21 @@ class PaintPanel(QWidget):
             why = "is a file" if parent.exists() else "does not exist"
             self._say(f"Cannot export {Path(path).name}: the folder {parent} {why}")
             return False
+        if Path(path).is_dir():
+            self._say(f"Cannot export {Path(path).name}: {path} is a folder")
+            return False
         try:
             write(path)
         except (OSError, ValueError) as exc:
-            self._say(f"Cannot export {Path(path).name}: {exc}")
+            self._say(f"Cannot export {Path(path).name}: {drop_path(str(exc), path)}")
             return False
         return True
 
     def export_label_map(self, path: str) -> bool:
         """The label map as an indexed PNG; False (and a status message) when it cannot be written."""
+        if Path(path).suffix.lower() != ".png":  # the ids must survive: an indexed PNG, never a lossy format
+            self._say(f"Cannot export {Path(path).name}: a label map is saved as an indexed PNG (.png)")
+            return False
         return self._write(path, lambda p: palettes.write_label_map(p, self.canvas.label_map, self._palette))
 
     def export_result(self, path: str) -> bool:

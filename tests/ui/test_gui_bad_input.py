@@ -333,3 +333,17 @@ def test_latent_quick_model_switch_ends_on_the_last_choice(lat, qtbot, tmp_path)
 
     want = L.render_state({"seeds": list(range(16))}, model=L.open_model(first))["images"]
     np.testing.assert_array_equal(lat.grid_images, want)
+
+
+def test_paint_export_wrong_suffix_or_onto_a_folder(pp, tmp_path):
+    (tmp_path / "taken.png").mkdir()
+    assert pp.export_label_map(str(tmp_path / "labels.jpg")) is False  # was written: a PNG named .jpg
+    assert pp.last_message == "Cannot export labels.jpg: a label map is saved as an indexed PNG (.png)"
+    assert not (tmp_path / "labels.jpg").exists()
+    for export in (pp.export_label_map, pp.export_result):
+        assert export(str(tmp_path / "taken.png")) is False
+        assert pp.last_message == f"Cannot export taken.png: {tmp_path / 'taken.png'} is a folder"
+    assert pp.export_result(str(tmp_path / "r.bmp")) is False
+    assert pp.last_message.startswith("Cannot export r.bmp: cannot write .bmp; use one of")
+    assert (tmp_path / "taken.png").is_dir() and not any((tmp_path / "taken.png").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.png", "tiny_G.pth", "tiny_G.pth.json"]

@@ -75,9 +75,14 @@ def drop_path(msg: str, path: str) -> str:
     return msg
 
 
-def folder_problem(path: str) -> Optional[str]:
-    """Why ``path`` cannot be written (its folder is missing or is a file), else None."""
+def folder_problem(path: str, suffixes: tuple[str, ...] = ()) -> Optional[str]:
+    """Why ``path`` cannot be written (not one of ``suffixes``, a folder, its folder missing or a file), else
+    None."""
+    if suffixes and Path(path).suffix.lower() not in suffixes:
+        return f"save it as {' or '.join(suffixes)}"
     parent = Path(path).parent
+    if Path(path).is_dir():
+        return f"{path} is a folder"
     if parent.is_dir():
         return None
     return f"the folder {parent} {'is a file' if parent.exists() else 'does not exist'}"
@@ -897,7 +902,7 @@ class LatentPanel(QWidget):
         if self.strip is None:
             self._set_status("nothing to export yet: Interpolate picked first")
             return
-        problem = folder_problem(path)
+        problem = folder_problem(path, (".png",))  # the recipe lives in PNG text chunks
         if problem:
             self._report_error(f"Cannot export {Path(path).name}: {problem}")
             return
@@ -1004,7 +1009,7 @@ class LatentPanel(QWidget):
         if self.current_image is None:
             self._set_status("nothing to export yet: pick a seed tile first")
             return
-        problem = folder_problem(path)
+        problem = folder_problem(path, (".png",))  # the recipe lives in PNG text chunks
         if problem:
             self._report_error(f"Cannot export {Path(path).name}: {problem}")
             return

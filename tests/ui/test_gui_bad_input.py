@@ -347,3 +347,13 @@ def test_paint_export_wrong_suffix_or_onto_a_folder(pp, tmp_path):
     assert pp.last_message.startswith("Cannot export r.bmp: cannot write .bmp; use one of")
     assert (tmp_path / "taken.png").is_dir() and not any((tmp_path / "taken.png").iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.png", "tiny_G.pth", "tiny_G.pth.json"]
+
+
+def test_latent_export_wrong_suffix_or_onto_a_folder(lat, qtbot, tmp_path):
+    (tmp_path / "taken.png").mkdir()
+    lat.export_to(str(tmp_path / "taken.png"))
+    assert lat.status.text() == f"Cannot export taken.png: {tmp_path / 'taken.png'} is a folder"
+    lat.export_to(str(tmp_path / "edit.jpg"))  # the recipe needs PNG text chunks
+    assert lat.status.text() == "Cannot export edit.jpg: save it as .png"
+    _lat_idle(qtbot, lat)
+    assert not (tmp_path / "edit.jpg").exists() and not any((tmp_path / "taken.png").iterdir())

@@ -129,6 +129,7 @@ class PaintPanel(QWidget):
         self.model: Optional[str] = None
         self._pending_model: Optional[tuple[str, dict]] = None  # being described (set_model)
         self._describe_worker = None  # the worker describing it: an older describe's answer is stale
+        self._open_worker = None  # the worker opening the newest open_image file
         self.overrides: dict = {}
         self.info: Optional[dict] = None
         self.last_result: Optional[np.ndarray] = None
@@ -626,12 +627,19 @@ class PaintPanel(QWidget):
         self.status.setText(f"Opening {p.name}…")
         self._opening = p.name
         self._opening_path = str(p)
-        self._start(EngineJob(f"{ENGINE}:open_for_canvas", kwargs, name="paint: open"),
-                    self._on_opened, self._on_open_failed)
+        handle = self._start(EngineJob(f"{ENGINE}:open_for_canvas", kwargs, name="paint: open"),
+                             self._on_opened, self._on_open_failed)
+        self._open_worker = handle.worker  # a file opened before it and finishing later is dropped
         return True
+
+    def _stale_open(self) -> bool:
+        sender = self.sender()
+        return sender is not None and self._open_worker is not None and sender is not self._open_worker
 
     @Slot(object)
     def _on_opened(self, res: dict) -> None:
+        if self._stale_open():
+            return
         name = getattr(self, "_opening", "")
         self._quiet = True
         try:
@@ -738,6 +746,8 @@ class PaintPanel(QWidget):
 
     @Slot(str, str)
     def _on_open_failed(self, msg: str, _tb: str) -> None:
+        if self._stale_open():
+            return
         name = getattr(self, "_opening", "")
         self._say(f"Cannot open {name}: {drop_path(user_message(msg), getattr(self, '_opening_path', name))}")
 

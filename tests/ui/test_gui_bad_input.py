@@ -357,3 +357,17 @@ def test_latent_export_wrong_suffix_or_onto_a_folder(lat, qtbot, tmp_path):
     assert lat.status.text() == "Cannot export edit.jpg: save it as .png"
     _lat_idle(qtbot, lat)
     assert not (tmp_path / "edit.jpg").exists() and not any((tmp_path / "taken.png").iterdir())
+
+
+def test_paint_two_quick_opens_end_on_the_second_file(pp, qtbot, tmp_path):
+    big = np.zeros((512, 512), np.uint8)  # slower to read than the second one
+    big[:, 256:] = 1
+    small = np.full((32, 48), 2, np.uint8)
+    Image.fromarray(big, "L").save(tmp_path / "first.png")
+    Image.fromarray(small, "L").save(tmp_path / "second.png")
+    pp.open_image(str(tmp_path / "first.png"))
+    pp.open_image(str(tmp_path / "second.png"))
+    # both jobs' answers handled (a thread's finished comes after its result), the renders done
+    qtbot.waitUntil(lambda: not pp._jobs and pp.is_idle(), timeout=T)
+    np.testing.assert_array_equal(pp.canvas.label_map, small)
+    assert pp.last_message.startswith("Opened second.png")

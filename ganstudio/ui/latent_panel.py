@@ -268,9 +268,11 @@ class LatentPanel(QWidget):
         self._restoring: Optional[dict] = None
         self._jobs: set[JobHandle] = set()
         self._proj_handle: Optional[JobHandle] = None
+        self.last_projection: Optional[dict] = None
         self._model_request = ""  # the newest set_model path: an older answer is stale
         self._grid_request = 0  # the newest sample_grid: older grids (other seeds, ψ, noise or model) are dropped
         self._grid_handle: Optional[JobHandle] = None
+        self._open_request = 0  # the newest open_image
         # short debounce: coalesces bursts of slider events but keeps a drag rendering continuously
         self.runner = LatestOnlyRunner(debounce_ms=10, parent=self)
         self.runner.result.connect(self._on_edit_result)
@@ -833,7 +835,8 @@ class LatentPanel(QWidget):
 
     def load_directions(self, path: str) -> None:
         self._run(f"{DIRS}:load_job", {"path": path, "model": self.model_path}, self.add_directions,
-                  "loading directions")
+                  "loading directions",
+                  on_failed=lambda msg: self._report_error(f"Cannot load {Path(path).name}: {drop_path(msg, path)}"))
 
     def _save_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save directions", "directions.npz",
@@ -978,6 +981,7 @@ class LatentPanel(QWidget):
         self.proj_label.setText(p.message)
 
     def _on_projected(self, res: dict) -> None:
+        self.last_projection = res  # target, image, error_image, psnr, mae, wplus
         self.progress.setVisible(False)
         self._proj_handle = None
         self.proj_view.set_image(np.concatenate([res["target"], res["image"], res["error_image"]], axis=1))
@@ -1023,8 +1027,12 @@ class LatentPanel(QWidget):
         if not Path(path).is_file():
             self._report_error(f"Cannot open {path}: no such file")
             return False
-        self._run(f"{LAT}:read_state_job", {"path": path}, lambda st: self._on_recipe(path, st), "reading",
-                  on_failed=lambda msg: self._report_error(f"Cannot open {Path(path).name}: {drop_path(msg, path)}"))
+        self._open_request += 1
+        req = self._open_request  # only the newest opened file is restored or projected
+        self._run(f"{LAT}:read_state_job", {"path": path},
+                  lambda st: self._on_recipe(path, st) if req == self._open_request else None, "reading",
+                  on_failed=lambda msg: self._report_error(f"Cannot open {Path(path).name}: {drop_path(msg, path)}")
+                  if req == self._open_request else None)
         return True
 
     def _on_recipe(self, path: str, state: Optional[dict]) -> None:

@@ -371,3 +371,25 @@ def test_paint_two_quick_opens_end_on_the_second_file(pp, qtbot, tmp_path):
     qtbot.waitUntil(lambda: not pp._jobs and pp.is_idle(), timeout=T)
     np.testing.assert_array_equal(pp.canvas.label_map, small)
     assert pp.last_message.startswith("Opened second.png")
+
+
+def test_latent_two_quick_opens_project_the_second_photo(lat, qtbot, tmp_path):
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (1024, 1024, 3), np.uint8)).save(tmp_path / "first.png")  # slower to read
+    second = rng.integers(0, 255, (32, 32, 3), np.uint8)
+    Image.fromarray(second).save(tmp_path / "second.png")
+    lat.proj_steps.setValue(10)
+    lat.open_image(str(tmp_path / "first.png"))
+    lat.open_image(str(tmp_path / "second.png"))
+    _lat_idle(qtbot, lat)
+    # before: the first file, read last, was projected over the second one
+    target = lat.last_projection["target"].astype(np.int16)
+    assert np.abs(target - second).mean() < 2
+
+
+def test_latent_load_bad_directions_names_the_file(lat, qtbot, tmp_path):
+    (tmp_path / "dirs.npz").write_text("garbage")
+    lat.load_directions(str(tmp_path / "dirs.npz"))
+    _lat_idle(qtbot, lat)
+    assert lat.status.text().startswith("Cannot load dirs.npz: ") and "Error:" not in lat.status.text()
+    assert lat.rows == []

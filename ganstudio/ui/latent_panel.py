@@ -515,7 +515,8 @@ class LatentPanel(QWidget):
         self.proj_steps.setRange(10, 5000)
         self.proj_steps.setValue(200)
         cancel = QPushButton("Stop", w)
-        cancel.clicked.connect(self._cancel_projection)
+        self.stop_btn = cancel
+        cancel.clicked.connect(self.stop_projection)
         for x in (b, QLabel("space", w), self.proj_space, QLabel("steps", w), self.proj_steps, cancel):
             row.addWidget(x)
         row.addStretch(1)
@@ -886,6 +887,7 @@ class LatentPanel(QWidget):
 
     def _export_interp(self, strip: bool) -> None:
         if self.frames is None:
+            self._set_status("nothing to export yet: pick two or more tiles, then Interpolate picked")
             return
         if strip:
             path, _ = QFileDialog.getSaveFileName(self, "Export strip", "interpolation.png", "PNG (*.png)")
@@ -994,6 +996,12 @@ class LatentPanel(QWidget):
             self._proj_handle.cancel()
             self.proj_label.setText("projection stopped")
 
+    def stop_projection(self) -> None:
+        """The Stop button."""
+        if self._proj_handle is None:
+            self.proj_label.setText("no projection is running")
+        self._cancel_projection()
+
     # ------------------------------------------------------------------------------------------ files
     def current_state(self) -> dict:
         st = self._base_state()
@@ -1003,6 +1011,7 @@ class LatentPanel(QWidget):
 
     def export(self) -> None:
         if self.current_image is None:
+            self._set_status("nothing to export yet: pick a seed tile first")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG with recipe", "latent.png", "PNG (*.png)")
         if path:

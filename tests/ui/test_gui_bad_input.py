@@ -393,3 +393,15 @@ def test_latent_load_bad_directions_names_the_file(lat, qtbot, tmp_path):
     _lat_idle(qtbot, lat)
     assert lat.status.text().startswith("Cannot load dirs.npz: ") and "Error:" not in lat.status.text()
     assert lat.rows == []
+
+
+def test_latent_buttons_with_nothing_to_do_say_so(lat, qtbot):
+    lat.stop_btn.click()
+    assert lat.proj_label.text() == "no projection is running"
+    lat._export_interp(strip=True)  # the Export strip… button before any interpolation
+    assert lat.status.text().startswith("nothing to export yet")
+    fresh = LatentPanel()
+    qtbot.addWidget(fresh)
+    fresh.export()
+    assert fresh.status.text() == "nothing to export yet: pick a seed tile first"
+    fresh.shutdown()

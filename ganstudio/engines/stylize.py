@@ -568,6 +568,9 @@ def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction:
                          "written to)")
     if fmt not in OUTPUT_FORMATS + ("same",):
         raise ValueError(f"format must be one of {OUTPUT_FORMATS} or 'same'")
+    from ganstudio.engines.upscale import check_output_dir
+
+    check_output_dir(output_dir)  # a path under a file: one clear error, not one per photo
     dev = _select_device(device)
     prec = _default_precision(dev, precision)
     net, desc, name = load_generator(model, direction, dev)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -497,16 +498,18 @@ def upscale_for_view(
     tile: Optional[int] = None,
     device="auto",
     precision: str = "fp32",
+    alpha: str = "bicubic",
     cancel: Optional[CancelToken] = None,
 ):
-    """GUI job: upscale ``image`` (or the file at ``path``); returns an ``UpscaleResult``."""
+    """GUI job: upscale ``image`` (or the file at ``path``); returns an ``UpscaleResult``.
+    ``alpha`` as in ``upscale_image`` ("bicubic" or "network")."""
     t0 = time.monotonic()
     if image is None:
         if path is None:
             raise ValueError("nothing to upscale: give a path or an image")
         image = read_image(path)
     up = load_upscaler(model, device, precision)
-    out = yield from upscale_image(image, scale=scale, tile=tile, upscaler=up, cancel=cancel)
+    out = yield from upscale_image(image, scale=scale, tile=tile, alpha=alpha, upscaler=up, cancel=cancel)
     from ganstudio.engines.device import describe_device
 
     # the display copy is made here, in the worker: for plain 8-bit RGB it is the pixels themselves
@@ -558,6 +561,19 @@ def expand_inputs(inputs: Iterable, recursive: bool = True, exclude: Optional[Pa
     return pairs
 
 
+def check_output_dir(output_dir) -> None:
+    """Refuse at once an output folder that cannot be made (a path under a file, a read-only parent)
+    instead of failing every file with the same error. Creates nothing."""
+    out = Path(output_dir)
+    p = out
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise ValueError(f"cannot create the output folder {out}: {p} is a file, not a folder")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write to the output folder {out}: {p} is read-only")
+
+
 def _output_suffix(src: Path) -> str:
     suffix = src.suffix.lower()
     return src.suffix if suffix in WRITE_SUFFIXES else ".png"
@@ -589,6 +605,7 @@ def upscale_batch(
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     out_root = Path(output_dir)
+    check_output_dir(out_root)
     pairs = expand_inputs(inputs, recursive=recursive, exclude=out_root)
     report: dict = {"done": [], "skipped": [], "failed": [], "output_dir": str(out_root)}
     todo: list[tuple[Path, Path]] = []

@@ -420,7 +420,14 @@ class MainWindow(QMainWindow):
         return None
 
     def open_paths(self, paths: list[str]) -> bool:
-        """Route the first usable path (image file or folder) to a tab. True if a panel took it."""
+        """Route the first usable path (image file or folder) to a tab. True if a panel took it.
+
+        Several usable paths (a multi-file drop): the current tab, when it has ``open_many(paths) -> str``
+        (Upscale, Stylize), gets them all and says what it did (first image in the view, first folder as the batch
+        input); elsewhere the first is opened and the status bar says how many others were not."""
+        usable = [str(p) for p in paths if Path(p).is_dir() or (Path(p).is_file() and is_image_path(p))]
+        if len(usable) > 1:
+            return self._open_several(usable, len(paths))
         for raw in paths:
             p = Path(raw)
             if p.is_dir():
@@ -430,6 +437,34 @@ class MainWindow(QMainWindow):
         if paths:
             self.statusBar().showMessage(f"Not an image or folder: {paths[0]}", 5000)
         return False
+
+    def _open_several(self, usable: list[str], n_given: int) -> bool:
+        # only the current tab: several files dropped on Paint must not jump to Upscale
+        title = self.current_title() if callable(getattr(self.current_panel(), "open_many", None)) else None
+        if title is not None:
+            try:
+                msg = self.panels[title].open_many(usable)
+            except Exception as exc:  # a panel bug must not take the window down
+                log.exception("%s.open_many failed", title)
+                self.statusBar().showMessage(f"Could not open the dropped files: {exc}", 8000)
+                return False
+            if msg:
+                skipped = n_given - len(usable)
+                extra = f" ({skipped} dropped item{'s' if skipped != 1 else ''} not images or folders)" \
+                    if skipped else ""
+                self.statusBar().showMessage(f"{title}: {msg}{extra}", 10000)
+                return True
+            self.statusBar().showMessage(f"{title} could not open the dropped files", 8000)
+            return False
+        first = usable[0]
+        ok = self._route(first, "open_folder" if Path(first).is_dir() else "open_image",
+                         "folder" if Path(first).is_dir() else "open")
+        if ok:
+            rest = n_given - 1
+            self.statusBar().showMessage(f"Opened {Path(first).name} in {self.current_title()}; {rest} other "
+                                         f"dropped item{'s' if rest != 1 else ''} not opened (one at a time)",
+                                         10000)
+        return ok
 
     def _route(self, path: str, method: str, kind: str) -> bool:
         title = self._target_for(method)

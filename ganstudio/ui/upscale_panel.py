@@ -6,7 +6,16 @@ naming ``ganstudio.engines.upscale`` functions; this module never imports torch.
 alpha, ICC profile and EXIF.
 
 Panel contract (main_window): ``UpscalePanel(parent=None)``, ``open_image(path) -> bool``,
-``open_folder(path) -> bool``, ``export()``, ``shutdown()``, ``job_state`` signal.
+``open_folder(path) -> bool``, ``open_many(paths) -> str``, ``export()``, ``shutdown()``, ``job_state`` signal.
+
+Dropping several things (on the tab or the window), see ``open_many``: the first image file opens in the
+before/after view, the first folder becomes the batch input (nothing starts by itself: press Start batch),
+and the status line says what was opened and how many other dropped items were not. The single view shows
+one image at a time; to upscale many files, drop (or choose) their folder and run a batch.
+
+Precision: the box follows Settings > Precision by default ("As in Settings"); choosing fp32 / fp16 / bf16
+overrides it for this tab only. Alpha: "bicubic" (default) resizes the alpha channel with bicubic
+interpolation, "network" pushes it through the model (sharper edges, slower).
 """
 from __future__ import annotations
 
@@ -57,6 +66,7 @@ MODELS = [
 TILES = [("Auto (from free memory)", None), ("Whole image", 0), ("128", 128), ("256", 256), ("512", 512),
          ("1024", 1024)]
 PRECISIONS = ("fp32", "fp16", "bf16")
+ALPHAS = [("Bicubic (default)", "bicubic"), ("Through the network", "network")]
 MODEL_FILE_FILTER = "Super-resolution models (*.pth *.pt *.safetensors *.ckpt);;All files (*)"
 
 
@@ -82,6 +92,7 @@ class UpscalePanel(QWidget):
         self.source_path: Optional[str] = None
         self.result = None          # UpscaleResult of the last run
         self.last_report: Optional[dict] = None
+        self._open_note = ""        # what a multi-file drop left unopened, shown after the image loads
         self._jobs: dict[str, JobHandle] = {}
         self.setAcceptDrops(True)
         self._build()
@@ -123,11 +134,20 @@ class UpscalePanel(QWidget):
         self.tile_combo.setToolTip("Tiles keep memory small on big images; the seams are blended away.")
         form.addRow("Tile", self.tile_combo)
         self.precision_combo = QComboBox()
-        self.precision_combo.addItems(PRECISIONS)
-        pref = self.settings.precision if self.settings is not None else "fp32"
-        self.precision_combo.setCurrentText(pref if pref in PRECISIONS else "fp32")
-        self.precision_combo.setToolTip("fp16 / bf16 run faster on GPUs; the CPU runs fp32 when unsupported.")
+        self.precision_combo.addItem("As in Settings", None)  # Settings > Precision, read when a job starts
+        for prec in PRECISIONS:
+            self.precision_combo.addItem(prec, prec)
+        self.precision_combo.setToolTip("\"As in Settings\" follows Settings > Precision. Choosing fp32 / fp16 / "
+                                        "bf16 here overrides it for this tab only.\nfp16 / bf16 run faster on "
+                                        "GPUs; the CPU runs fp32 when unsupported.")
         form.addRow("Precision", self.precision_combo)
+        self.alpha_combo = QComboBox()
+        for label, value in ALPHAS:
+            self.alpha_combo.addItem(label, value)
+        self.alpha_combo.setToolTip("How a transparent image's alpha channel is enlarged: bicubic resize "
+                                    "(default), or through the network like the colours (sharper, slower). "
+                                    "Images without transparency are not affected.")
+        form.addRow("Alpha", self.alpha_combo)
         buttons = QHBoxLayout()
         self.run_btn = QPushButton("Upscale")
         self.run_btn.clicked.connect(self.upscale)
@@ -169,6 +189,7 @@ class UpscalePanel(QWidget):
         bform.addRow(brow)
         self.batch_progress = QProgressBar()
         self.batch_progress.setRange(0, 1000)
+        self.batch_progress.setVisible(False)  # an empty bar before any batch looks like a text field
         bform.addRow(self.batch_progress)
         self.batch_status = QLabel("")
         self.batch_status.setWordWrap(True)
@@ -287,11 +308,20 @@ class UpscalePanel(QWidget):
         if scale:
             self.scale_spin.setValue(float(scale))
 
+    def precision(self) -> str:
+        """The tab's override, else Settings > Precision (fp32 without settings)."""
+        chosen = self.precision_combo.currentData()
+        if chosen:
+            return chosen
+        pref = self.settings.precision if self.settings is not None else "fp32"
+        return pref if pref in PRECISIONS else "fp32"
+
     def _job_common(self) -> dict:
         tile = self.tile_combo.currentData()
         device = self.settings.device if self.settings is not None else "auto"
         return {"model": self.current_model(), "scale": float(self.scale_spin.value()), "tile": tile,
-                "device": device or "auto", "precision": self.precision_combo.currentText()}
+                "device": device or "auto", "precision": self.precision(),
+                "alpha": self.alpha_combo.currentData()}
 
     # ------------------------------------------------------------------------------------------ jobs
     def _start(self, key: str, job: EngineJob, finished, progress=None) -> JobHandle:
@@ -303,18 +333,31 @@ class UpscalePanel(QWidget):
         w.finished.connect(finished)
         w.failed.connect(lambda msg, _tb, key=key: self._on_failed(key, msg))
         w.cancelled.connect(lambda key=key: self._on_cancelled(key))
-        handle.thread.finished.connect(lambda key=key, h=handle: self._job_done(key, h))
+        # a bound method, not a closure holding the handle: PySide keeps connected callables alive, and
+        # the handle holds the job's kwargs (whole images)
+        handle.thread.finished.connect(self._job_done)
         self._update_buttons()
         return handle
 
-    def _job_done(self, key: str, handle: JobHandle) -> None:
-        if self._jobs.get(key) is handle:
-            del self._jobs[key]
+    @Slot()
+    def _job_done(self) -> None:
+        thread = self.sender()
+        for key, handle in list(self._jobs.items()):
+            if handle.thread is thread or handle.thread.isFinished():
+                del self._jobs[key]
         self._update_buttons()
 
     def _on_failed(self, key: str, msg: str) -> None:
-        label = self.batch_status if key == "batch" else self.status
-        label.setText(f"Failed: {msg}")
+        what = {"open": "Could not open the image", "upscale": "Upscale failed", "save": "Save failed",
+                "batch": "The batch stopped"}.get(key, "Failed")
+        if key == "open":
+            self._open_note = ""
+        if key == "batch":
+            self.batch_progress.setValue(0)
+            self.batch_status.setText(f"{what}: {msg}")
+        else:
+            self.progress.setValue(0)
+            self.status.setText(f"{what}: {msg}")
         self.failed.emit(msg)
 
     def _on_cancelled(self, key: str) -> None:
@@ -370,7 +413,9 @@ class UpscalePanel(QWidget):
         self.before_view.fit()
         h, w = shown.shape[:2]
         self.status.setText(f"{Path(self.source_path).name}: {w}×{h}, {self.source.bit_depth}-bit"
-                            f"{', alpha' if self.source.alpha is not None else ''}. Press Upscale.")
+                            f"{', alpha' if self.source.alpha is not None else ''}. Press Upscale."
+                            + self._open_note)
+        self._open_note = ""
         self.progress.setValue(0)
         self._update_buttons()
         self.image_loaded.emit(self.source_path)
@@ -476,6 +521,7 @@ class UpscalePanel(QWidget):
         kw.update(inputs=[src], output_dir=out, recursive=self.recursive_check.isChecked())
         self.report_text.clear()
         self.batch_progress.setValue(0)
+        self.batch_progress.setVisible(True)
         self.batch_status.setText("Starting…")
         self._start("batch", EngineJob(f"{ENGINE}:upscale_batch", kw, name="upscale batch"),
                     self._on_batch_finished, self._on_batch_progress)
@@ -502,16 +548,49 @@ class UpscalePanel(QWidget):
             h.cancel()
 
     # ------------------------------------------------------------------------------------------ drops
+    def open_many(self, paths) -> str:
+        """Several dropped / given paths: open the first image file in the view, put the first folder in the
+        batch input (nothing starts by itself) and say on the status line what happened to the rest.
+        Returns that message ("" when nothing could be used)."""
+        paths = [str(p) for p in paths if str(p)]
+        image = next((p for p in paths if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_SUFFIXES), None)
+        folder = next((p for p in paths if Path(p).is_dir()), None)
+        opened_image = image is not None and self.open_image(image)
+        opened_folder = folder is not None and self.open_folder(folder)
+        used = [p for p, ok in ((image, opened_image), (folder, opened_folder)) if ok]
+        if not used:
+            msg = "Nothing to open: drop an image file or a folder of images."
+            if paths and ("open" in self._jobs or "upscale" in self._jobs):
+                msg = "Busy: cancel the running upscale first."
+            self.status.setText(msg)
+            return ""
+        rest = len(paths) - len(used)
+        parts = []
+        if opened_image:
+            parts.append(f"Opening {Path(image).name}")
+        if opened_folder:
+            parts.append(f"batch input set to {Path(folder).name} (press Start batch)")
+        note = ""
+        if rest:
+            note = (f" {rest} other dropped item{'s' if rest != 1 else ''} not opened: the view shows one "
+                    "image at a time; to upscale many files, drop their folder and use Batch.")
+        msg = "; ".join(parts) + "." + note
+        msg = msg[0].upper() + msg[1:]
+        if opened_image:
+            self._open_note = note  # kept on the status line once the image is shown
+            self.status.setText(msg)
+        if opened_folder:
+            self.batch_status.setText(msg)
+        return msg
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt naming)
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        for url in event.mimeData().urls():
-            local = url.toLocalFile()
-            if local and (self.open_image(local) or self.open_folder(local)):
-                event.acceptProposedAction()
-                return
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if self.open_many(paths):
+            event.acceptProposedAction()
 
     # ------------------------------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
@@ -521,3 +600,8 @@ class UpscalePanel(QWidget):
             h.cancel()
         for h in handles:
             h.wait()
+        # joined: idle now, whether or not the threads' finished signals have reached us yet
+        for key, h in list(self._jobs.items()):
+            if h.thread.isFinished():
+                del self._jobs[key]
+        self._update_buttons()

@@ -4,6 +4,11 @@ Everything heavy runs in the engine worker (``ganstudio.engines.stylize`` throug
 module never imports torch. Single image: a quick preview at screen size arrives first, then the full
 resolution result. Batch: input folder -> output folder (same tree), thumbnails fill the grid as results
 arrive, pause / resume / cancel, ETA, and a report naming every file that failed.
+
+Dropping several things (on the window while this tab is current), see ``open_many``: the first image file
+is stylized in the before/after view, the first folder becomes the batch input (nothing starts by itself:
+press Start batch), and the status line says how many other dropped items were not opened. To stylize many
+files, drop their folder and run a batch.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ganstudio.core.imageio import IMAGE_SUFFIXES
 from ganstudio.core.progress import Progress, format_eta
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, array_to_qimage, start_job
 
@@ -50,7 +56,7 @@ PREVIEW_SIZE = 768
 
 class StylizePanel(QWidget):
     """Panel contract: ``StylizePanel(parent=None)``, ``open_image(path) -> bool``, ``open_folder(path) -> bool``,
-    ``export()``, ``shutdown()``, ``job_state`` signal."""
+    ``open_many(paths) -> str``, ``export()``, ``shutdown()``, ``job_state`` signal."""
 
     job_state = Signal(str)
     batch_finished = Signal(object)  # the engine's BatchReport (or None when cancelled / failed)
@@ -119,6 +125,11 @@ class StylizePanel(QWidget):
             row.addWidget(w)
         row.addWidget(self.single_status, 1)
         sl.addLayout(row)
+        # what a multi-file drop did (the status above is overwritten by progress messages)
+        self.drop_note = QLabel("", self)
+        self.drop_note.setWordWrap(True)
+        self.drop_note.setVisible(False)
+        sl.addWidget(self.drop_note)
         self.view = CompareView(single)
         self.view.set_placeholder("Open a photo (Open image…) or drop it on the window: the original shows "
                                   "left of the split line, the stylized result right of it (drag the line).")
@@ -226,7 +237,10 @@ class StylizePanel(QWidget):
         path = str(path)
         idx = self.model_combo.findData(path)
         if idx < 0:
+            # inserting above the current item shifts its index: that is no new choice, so no re-render
+            self.model_combo.blockSignals(True)
             self.model_combo.insertItem(0, Path(path).name, path)
+            self.model_combo.blockSignals(False)
             idx = 0
         self.model_combo.setCurrentIndex(idx)
 
@@ -250,9 +264,10 @@ class StylizePanel(QWidget):
 
     # ------------------------------------------------------------------------------------ single image
     def open_image(self, path: str) -> bool:
-        if not Path(path).is_file():
+        if not Path(path).is_file() or Path(path).suffix.lower() not in IMAGE_SUFFIXES:
             return False
         self._image_path = str(path)
+        self.drop_note.setVisible(False)
         self.run_btn.setEnabled(True)
         self.restyle()
         return True
@@ -272,7 +287,8 @@ class StylizePanel(QWidget):
         if self.current_model() is None:
             self.single_status.setText("Choose a model first (Model file… or download one in Models).")
             return
-        if self._single is not None and self._single.is_running():
+        # not is_running(): a job starts on the next event-loop turn, and two would then run side by side
+        if self._single is not None:
             self._pending_single = self._image_path
             self._single.cancel()
             return
@@ -296,6 +312,8 @@ class StylizePanel(QWidget):
 
     @Slot(object)
     def _on_single_progress(self, p: Progress) -> None:
+        if self._stale():
+            return
         inp = p.extra.get("input") if p.extra else None
         if inp is not None:
             self.view.set_images(inp, inp)
@@ -304,10 +322,20 @@ class StylizePanel(QWidget):
 
     @Slot(QImage)
     def _on_single_preview(self, img: QImage) -> None:
+        if self._stale():
+            return
         self.view.set_after(img)
+
+    def _stale(self) -> bool:
+        """True in a slot called by a single-image job that a newer choice (model, direction, photo) is
+        replacing: its result may arrive before the cancel lands and must not show as the new choice's."""
+        return (self._single is None or self.sender() is not self._single.worker
+                or self._pending_single is not None)
 
     @Slot(object)
     def _on_single_finished(self, res: dict) -> None:
+        if self._stale():
+            return
         self.result_image = res["image"]
         self.view.set_after(res["image"])
         w, h = res["size"]
@@ -317,10 +345,15 @@ class StylizePanel(QWidget):
 
     @Slot(str, str)
     def _on_single_failed(self, msg: str, _tb: str) -> None:
+        if self._stale():
+            return
         self.single_status.setText(f"Failed: {msg}")
 
     @Slot()
     def _on_single_thread_done(self) -> None:
+        if self._single is not None and self.sender() is not self._single.thread \
+                and not self._single.thread.isFinished():
+            return  # an earlier job's thread: the current one is still running
         self._single = None
         self._update_state()
         if self._pending_single:
@@ -354,9 +387,37 @@ class StylizePanel(QWidget):
             self.out_edit.setText(str(Path(path).parent / f"{Path(path).name}_stylized"))
         return True
 
+    def open_many(self, paths) -> str:
+        """Several dropped / given paths: stylize the first image file, put the first folder in the batch
+        input (nothing starts by itself) and say what happened to the rest. Returns that message ("" when
+        nothing could be used)."""
+        paths = [str(p) for p in paths if str(p)]
+        image = next((p for p in paths if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_SUFFIXES), None)
+        folder = next((p for p in paths if Path(p).is_dir()), None)
+        opened_image = image is not None and self.open_image(image)
+        opened_folder = folder is not None and self.open_folder(folder)
+        n_used = int(bool(opened_image)) + int(bool(opened_folder))
+        if not n_used:
+            self.single_status.setText("Nothing to open: drop an image file or a folder of images.")
+            return ""
+        parts = []
+        if opened_image:
+            parts.append(f"Stylizing {Path(image).name}")
+        if opened_folder:
+            parts.append(f"batch input set to {Path(folder).name} (press Start batch)")
+        rest = len(paths) - n_used
+        msg = "; ".join(parts) + "."
+        if rest:
+            msg += (f" {rest} other dropped item{'s' if rest != 1 else ''} not opened: the view shows one "
+                    "image at a time; to stylize many files, drop their folder and use Start batch.")
+        msg = msg[0].upper() + msg[1:]
+        self.drop_note.setText(msg)
+        self.drop_note.setVisible(True)
+        return msg
+
     @Slot()
     def start_batch(self) -> bool:
-        if self._batch is not None:
+        if self._batch is not None and not self._batch.thread.isFinished():
             return False
         src, dst = self.in_edit.text().strip(), self.out_edit.text().strip()
         if not src or not dst or self.current_model() is None:
@@ -439,6 +500,8 @@ class StylizePanel(QWidget):
 
     @Slot()
     def _on_batch_thread_done(self) -> None:
+        if self._batch is not None and self.sender() is not self._batch.thread and not self._batch.thread.isFinished():
+            return  # an earlier batch's thread (a new one was started before its signal arrived)
         self._batch = None
         self.pause_btn.blockSignals(True)
         self.pause_btn.setChecked(False)
@@ -471,3 +534,9 @@ class StylizePanel(QWidget):
         for h in (self._single, self._batch):
             if h is not None:
                 h.wait()
+        # joined: idle now, whether or not the threads' finished signals have reached us yet
+        for name in ("_single", "_batch"):
+            h = getattr(self, name)
+            if h is not None and h.thread.isFinished():
+                setattr(self, name, None)
+        self._update_state()

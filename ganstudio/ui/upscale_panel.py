@@ -93,6 +93,7 @@ class UpscalePanel(QWidget):
         self.result = None          # UpscaleResult of the last run
         self.last_report: Optional[dict] = None
         self._open_note = ""        # what a multi-file drop left unopened, shown after the image loads
+        self._last_model = MODELS[0][0]  # the last real model chosen ("Other model file…" is no model)
         self._jobs: dict[str, JobHandle] = {}
         self.setAcceptDrops(True)
         self._build()
@@ -269,7 +270,8 @@ class UpscalePanel(QWidget):
             return []
 
     def current_model(self) -> str:
-        return self.model_combo.currentData()[0]
+        name = self.model_combo.currentData()[0]
+        return self._last_model if name == "__browse__" else name
 
     def _model_index(self, name: str) -> int:
         for i in range(self.model_combo.count()):
@@ -299,12 +301,14 @@ class UpscalePanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "ESRGAN / Real-ESRGAN model", "", MODEL_FILE_FILTER)
         if path:
             self.add_model_path(path)
-        else:
-            self.model_combo.setCurrentIndex(0)
+        else:  # cancelled: back to the model chosen before, not the first of the list
+            self.model_combo.setCurrentIndex(max(0, self._model_index(self._last_model)))
 
     @Slot(int)
     def _model_changed(self, idx: int) -> None:
         name, scale = self.model_combo.itemData(idx)
+        if name != "__browse__":
+            self._last_model = name
         if scale:
             self.scale_spin.setValue(float(scale))
 
@@ -537,8 +541,12 @@ class UpscalePanel(QWidget):
         self.last_report = report
         self.batch_progress.setValue(1000)
         n_done, n_skip, n_fail = len(report["done"]), len(report["skipped"]), len(report["failed"])
-        self.batch_status.setText(f"{n_done} written, {n_skip} skipped (already done), {n_fail} failed "
-                                  f"→ {report['output_dir']}")
+        if n_done + n_skip + n_fail == 0:
+            self.batch_status.setText(f"No images found in {self.in_edit.text().strip()}"
+                                      f"{'' if self.recursive_check.isChecked() else ' (sub-folders not included)'}.")
+        else:
+            self.batch_status.setText(f"{n_done} written, {n_skip} skipped (already done), {n_fail} failed "
+                                      f"→ {report['output_dir']}")
         self.report_text.setPlainText("\n".join(f"{f['input']}: {f['reason']}" for f in report["failed"]))
         self.batch_finished.emit(report)
 

@@ -464,3 +464,27 @@ def test_stylize_changing_a_choice_right_after_opening_runs_one_job_and_shows_th
     _idle(qtbot, sty)
     assert sig.args[0]["size"] == (256, 256)  # the official 256x256 run, not the stale native-size one
     assert sty.result_image.shape[:2] == (256, 256) and sty.export_btn.isEnabled()
+
+
+def test_upscale_cancelled_model_browse_keeps_the_chosen_model(qtbot, up, sr_model, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    assert up.current_model() == sr_model
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("", "")))
+    browse = up._model_index("__browse__")
+    up.model_combo.setCurrentIndex(browse)  # keyboard / wheel onto "Other model file…"
+    assert up.current_model() == sr_model  # never "__browse__" as a model name
+    up._model_activated(browse)  # the dialog is cancelled
+    assert up.current_model() == sr_model and up.model_combo.currentIndex() == up._model_index(sr_model)
+
+
+def test_upscale_batch_of_a_folder_without_images_says_so(qtbot, up, tmp_path):
+    src = tmp_path / "empty"
+    src.mkdir()
+    (src / "notes.txt").write_text("x")
+    up.open_folder(str(src))
+    up.out_edit.setText(str(tmp_path / "out"))
+    with qtbot.waitSignal(up.batch_finished, timeout=WAIT):
+        assert up.start_batch()
+    _idle(qtbot, up)
+    assert up.batch_status.text().startswith(f"No images found in {src}")

@@ -287,6 +287,9 @@ def _apply_edits(base: torch.Tensor, edits: Iterable[dict], space: str, n_rows: 
         if s == 0.0:
             continue
         vec = torch.as_tensor(np.asarray(e["vector"], np.float32)).to(base.device)
+        if vec.shape != base.shape[-1:]:
+            raise LatentError(f"direction {e.get('name', '?')!r} has {tuple(vec.shape)} values; this model's "
+                              f"{space} space needs ({base.shape[-1]},): it was made for another model")
         start, stop = e.get("layers") or (0, n_rows)
         start, stop = max(0, int(start)), min(n_rows, int(stop if stop is not None else n_rows))
         if out is base:

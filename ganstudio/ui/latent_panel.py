@@ -1062,6 +1062,15 @@ class LatentPanel(QWidget):
                            f"(sha256 {str(state.get('model_sha256'))[:12]}…{missing}). Open that model first.")
 
     def _apply_state(self, state: dict) -> None:
+        dims = {"w": self.model_info.get("w_dim"), "z": self.model_info.get("z_dim")}
+        for e in state.get("edits") or []:
+            want = dims.get(e.get("space"))
+            got = np.asarray(e.get("vector")).shape
+            if want and got != (int(want),):
+                # refused before anything changes: a slider row of the wrong size would fail every render
+                self._report_error(f"direction {e.get('name', '?')!r} has {got} values; this model's "
+                                   f"{e.get('space')} space needs ({int(want)},): it was made for another model")
+                return
         for w in (self.trunc_spin, self.noise_combo):
             w.blockSignals(True)
         self.trunc_spin.setValue(float(state.get("truncation", 1.0)))

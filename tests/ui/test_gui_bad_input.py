@@ -405,3 +405,27 @@ def test_latent_buttons_with_nothing_to_do_say_so(lat, qtbot):
     fresh.export()
     assert fresh.status.text() == "nothing to export yet: pick a seed tile first"
     fresh.shutdown()
+
+
+def test_latent_recipe_with_a_foreign_direction_says_so(lat, qtbot, tmp_path):
+    from PIL import PngImagePlugin
+
+    from ganstudio.engines import recipe as R
+
+    out = tmp_path / "edit.png"
+    with qtbot.waitSignal(lat.exported, timeout=T):
+        lat.export_to(str(out))
+    _lat_idle(qtbot, lat)
+    rec = R.read_recipe(str(out))
+    rec["edits"] = [{"name": "smile", "strength": 1.0, "space": "w", "layers": [0, None],
+                     "vector": R.encode_array(np.ones(5, np.float32))}]
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(R.KEY, json.dumps(rec))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "foreign.png", pnginfo=info)
+    shown = lat.current_image
+    lat.open_image(str(tmp_path / "foreign.png"))
+    _lat_idle(qtbot, lat)
+    # before: 'RuntimeError: The size of tensor a (16) must match the size of tensor b (5) ...'
+    assert lat.status.text() == ("direction 'smile' has (5,) values; this model's w space needs (16,): "
+                                 "it was made for another model")
+    assert lat.current_image is shown and lat.rows == []  # no slider row that would fail every render

@@ -46,6 +46,7 @@ from ganstudio.workers.engine_worker import EngineJob, JobHandle, array_to_qimag
 from ganstudio.ui.settings import Settings
 from ganstudio.ui.widgets.folder_field import FolderField
 from ganstudio.ui.widgets.image_view import CompareView
+from ganstudio.ui.widgets.messages import user_message
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +348,7 @@ class StylizePanel(QWidget):
     def _on_single_failed(self, msg: str, _tb: str) -> None:
         if self._stale():
             return
-        self.single_status.setText(f"Failed: {msg}")
+        self.single_status.setText(f"Failed: {user_message(msg)}")
 
     @Slot()
     def _on_single_thread_done(self) -> None:
@@ -375,7 +376,7 @@ class StylizePanel(QWidget):
         handle = start_job(EngineJob(f"{ENGINE}:save_result", {"image": self.result_image, "path": path},
                                      name="export"))
         handle.worker.finished.connect(lambda p: self.single_status.setText(f"Saved {p}"))
-        handle.worker.failed.connect(lambda m, _t: self.single_status.setText(f"Export failed: {m}"))
+        handle.worker.failed.connect(lambda m, _t: self.single_status.setText(f"Export failed: {user_message(m)}"))
         return handle
 
     # ------------------------------------------------------------------------------------------- batch
@@ -489,7 +490,7 @@ class StylizePanel(QWidget):
 
     @Slot(str, str)
     def _on_batch_failed(self, msg: str, _tb: str) -> None:
-        self.report_box.setPlainText(f"The batch stopped: {msg}")
+        self.report_box.setPlainText(f"The batch stopped: {user_message(msg)}")
         self.batch_finished.emit(None)
 
     @Slot()

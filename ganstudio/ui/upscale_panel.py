@@ -49,6 +49,7 @@ from ganstudio.core.progress import Progress
 from ganstudio.ui.settings import Settings
 from ganstudio.ui.widgets.folder_field import FolderField
 from ganstudio.ui.widgets.image_view import CompareView, ImageView, link_views
+from ganstudio.ui.widgets.messages import user_message
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, start_job
 
 log = logging.getLogger(__name__)
@@ -352,6 +353,7 @@ class UpscalePanel(QWidget):
         self._update_buttons()
 
     def _on_failed(self, key: str, msg: str) -> None:
+        msg = user_message(msg)
         what = {"open": "Could not open the image", "upscale": "Upscale failed", "save": "Save failed",
                 "batch": "The batch stopped"}.get(key, "Failed")
         if key == "open":

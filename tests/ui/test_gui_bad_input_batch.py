@@ -220,6 +220,7 @@ def test_upscale_unreadable_image_says_so(qtbot, up, tmp_path, content, expect):
     _idle(qtbot, up)
     assert expect in sig.args[0]
     assert up.status.text().startswith("Could not open the image:") and expect in up.status.text()
+    assert "Error" not in up.status.text()  # no exception class names for a user's bad file
     assert up.source is None and not up.run_btn.isEnabled()
     assert bad.read_bytes() == content
 
@@ -405,6 +406,7 @@ def test_stylize_wrong_family_and_truncated_model(qtbot, sty, tmp_path, sr_model
         qtbot.waitUntil(lambda: sty.single_status.text().startswith("Failed"), timeout=WAIT)
         _idle(qtbot, sty)
         assert name in sty.single_status.text(), sty.single_status.text()
+        assert "CheckpointError" not in sty.single_status.text()
         assert sty.result_image is None and not sty.export_btn.isEnabled()
 
 
@@ -488,3 +490,11 @@ def test_upscale_batch_of_a_folder_without_images_says_so(qtbot, up, tmp_path):
         assert up.start_batch()
     _idle(qtbot, up)
     assert up.batch_status.text().startswith(f"No images found in {src}")
+
+
+def test_user_message_drops_the_type_of_user_facing_errors_only():
+    from ganstudio.ui.widgets import user_message
+
+    assert user_message("CheckpointError: x.pth is truncated") == "x.pth is truncated"
+    assert user_message("ImageReadError: a.png: not an image") == "a.png: not an image"
+    assert user_message("KeyError: 'conv'") == "KeyError: 'conv'"  # a bug keeps its type as a hint

@@ -641,6 +641,14 @@ class PaintPanel(QWidget):
         if self._stale_open():
             return
         name = getattr(self, "_opening", "")
+        lm = np.asarray(res["label_map"])
+        bad = lm >= self._n_labels
+        if self._allow_dontcare:
+            bad &= lm != palettes.DONTCARE
+        if bad.any():  # read for another label set (the model changed while the file was being read)
+            self._say(f"Cannot open {name}: it has label ids up to {int(lm[bad].max())}; this model has "
+                      f"{self._n_labels} labels. Open it again.")
+            return
         self._quiet = True
         try:
             # one undoable step: Undo brings back the painting the import replaced

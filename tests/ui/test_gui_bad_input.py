@@ -429,3 +429,16 @@ def test_latent_recipe_with_a_foreign_direction_says_so(lat, qtbot, tmp_path):
     assert lat.status.text() == ("direction 'smile' has (5,) values; this model's w space needs (16,): "
                                  "it was made for another model")
     assert lat.current_image is shown and lat.rows == []  # no slider row that would fail every render
+
+
+def test_paint_map_read_for_another_label_set_is_refused(pp, qtbot):
+    """The model changed while a file was being read: its ids no longer fit, nothing is replaced."""
+    before = pp.canvas.label_map.copy()
+    n = pp._n_labels
+    lm = np.zeros((16, 16), np.uint8)
+    lm[0, 0] = n + 2
+    pp._opening = "map.png"
+    pp._on_opened({"label_map": lm, "kind": "indexed", "messages": []})
+    assert pp.last_message == f"Cannot open map.png: it has label ids up to {n + 2}; this model has {n} labels. " \
+                              "Open it again."
+    np.testing.assert_array_equal(pp.canvas.label_map, before)

@@ -498,3 +498,18 @@ def test_user_message_drops_the_type_of_user_facing_errors_only():
     assert user_message("CheckpointError: x.pth is truncated") == "x.pth is truncated"
     assert user_message("ImageReadError: a.png: not an image") == "a.png: not an image"
     assert user_message("KeyError: 'conv'") == "KeyError: 'conv'"  # a bug keeps its type as a hint
+
+
+def test_main_window_several_files_on_a_one_image_tab_open_the_first_and_say_so(qtbot, tmp_path, monkeypatch):
+    from ganstudio.ui import main_window as mw
+
+    monkeypatch.setattr(mw, "TABS", [("Latent", "ui_fake_panels", "ImagePanel"),
+                                     ("Upscale", "ui_fake_panels", "FolderPanel")])
+    w = mw.MainWindow(Settings(), probe_device=False)
+    qtbot.addWidget(w)
+    w.switch_to("Latent")
+    files = [str(_png(tmp_path / f"f{i}.png", seed=i)) for i in range(3)]
+    assert w.open_paths(files)
+    assert w.panels["Latent"].opened == [files[0]] and w.current_title() == "Latent"  # no jump to Upscale
+    assert "2 other dropped items not opened" in w.statusBar().currentMessage()
+    w.close()

@@ -50,7 +50,8 @@ class LabelPalette(QWidget):
         self.recent_label = QLabel("Recent")
         lay.addWidget(self.recent_label)
         lay.addWidget(self.recent_list)
-        lay.addWidget(QLabel("All labels"))
+        self.all_label = QLabel("All labels")  # says so when the search matches nothing
+        lay.addWidget(self.all_label)
         lay.addWidget(self.list, 1)
 
     def set_labels(self, names, colors, title: str = "", hidden_ids=()) -> None:
@@ -78,6 +79,10 @@ class LabelPalette(QWidget):
             if text and text not in name.lower() and text != str(i):
                 continue
             self.list.addItem(self._item(i))
+        if text and self.list.count() == 0:
+            self.all_label.setText(f"No label matches “{self.search.text().strip()}”")
+        else:
+            self.all_label.setText("All labels" if not text else f"Labels matching “{self.search.text().strip()}”")
         self.recent_list.clear()
         for i in self.recent:
             self.recent_list.addItem(self._item(i))

@@ -442,3 +442,14 @@ def test_paint_map_read_for_another_label_set_is_refused(pp, qtbot):
     assert pp.last_message == f"Cannot open map.png: it has label ids up to {n + 2}; this model has {n} labels. " \
                               "Open it again."
     np.testing.assert_array_equal(pp.canvas.label_map, before)
+
+
+def test_paint_label_search_without_a_match_says_so(pp):
+    view = pp.palette_view
+    for text in ("zzzz", "(", "[*"):  # no regex: plain text, nothing matches
+        view.search.setText(text)
+        assert view.visible_ids() == [] and view.all_label.text() == f"No label matches “{text}”"
+    view.search.setText("2")  # an id matches too
+    assert 2 in view.visible_ids() and view.all_label.text() == "Labels matching “2”"
+    view.search.clear()
+    assert view.all_label.text() == "All labels" and len(view.visible_ids()) == pp._n_labels

@@ -226,6 +226,13 @@ def load_upscaler(model=DEFAULT_MODEL, device="auto", precision: str = "fp32", h
     return Upscaler(net, scale, multiple, dev, prec, name, family, _estimate_bytes_per_px(family, net, scale))
 
 
+def inspect_model(model, device="auto", cancel=None) -> dict:
+    """GUI job for a model file the user picked: load it (the cache keeps it for the run) and return
+    ``{"model", "family", "scale"}``; a wrong family or a broken file raises the loader's clear error."""
+    up = load_upscaler(model, device)
+    return {"model": str(model), "family": up.family, "scale": int(up.scale)}
+
+
 def auto_tile(up: Upscaler, overlap: int, width: Optional[int] = None) -> int:
     """Tile side from free memory, counting the overlap the tile is grown by.
 

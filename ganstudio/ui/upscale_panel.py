@@ -85,6 +85,7 @@ class UpscalePanel(QWidget):
     saved = Signal(str)
     batch_finished = Signal(object)    # the engine's report dict
     failed = Signal(str)
+    model_checked = Signal(object)     # {"model", "family", "scale"} of a model file the user picked
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -288,12 +289,32 @@ class UpscalePanel(QWidget):
         return idx >= 0
 
     def add_model_path(self, path: str) -> None:
-        """Add a user's RRDBNet / ESRGAN / Real-ESRGAN / SRVGG file to the list and select it."""
+        """Add a user's RRDBNet / ESRGAN / Real-ESRGAN / SRVGG file to the list and select it. The file is
+        checked in the worker right away: its own scale fills Scale, a wrong or broken file says so now
+        rather than at Upscale time (``model_checked`` signal)."""
         idx = self._model_index(str(path))
         if idx < 0:
             idx = self.model_combo.count() - 1  # before "Other model file…"
             self.model_combo.insertItem(idx, Path(path).name, (str(path), 0))
         self.model_combo.setCurrentIndex(idx)
+        key = f"inspect:{path}"
+        if self.model_combo.itemData(idx)[1] == 0 and key not in self._jobs:
+            device = self.settings.device if self.settings is not None else "auto"
+            self._start(key, EngineJob(f"{ENGINE}:inspect_model", {"model": str(path), "device": device},
+                                             name="check model file"), self._on_model_checked)
+
+    @Slot(object)
+    def _on_model_checked(self, info: dict) -> None:
+        idx = self._model_index(info["model"])
+        if idx >= 0:
+            self.model_combo.setItemData(idx, (info["model"], info["scale"]))
+            self.model_combo.setItemText(idx, f"{Path(info['model']).name} (x{info['scale']})")
+            if idx == self.model_combo.currentIndex():
+                self.scale_spin.setValue(float(info["scale"]))
+            # the list entry shows it; the status line stays with the image (an open may be finishing now)
+            self.model_combo.setItemData(idx, f"{info['model']}: {info['family']}, ×{info['scale']}",
+                                         Qt.ItemDataRole.ToolTipRole)
+        self.model_checked.emit(info)
 
     @Slot(int)
     def _model_activated(self, idx: int) -> None:
@@ -355,7 +376,8 @@ class UpscalePanel(QWidget):
     def _on_failed(self, key: str, msg: str) -> None:
         msg = user_message(msg)
         what = {"open": "Could not open the image", "upscale": "Upscale failed", "save": "Save failed",
-                "batch": "The batch stopped"}.get(key, "Failed")
+                "batch": "The batch stopped", "inspect": "This model file cannot be used"}.get(key.split(":")[0],
+                                                                                             "Failed")
         if key == "open":
             self._open_note = ""
         if key == "batch":
@@ -370,7 +392,7 @@ class UpscalePanel(QWidget):
         if key == "batch":
             self.batch_status.setText("Batch cancelled; files already written are kept (a rerun skips them).")
             self.batch_progress.setValue(0)
-        else:
+        elif key == "upscale":
             self.status.setText("Cancelled.")
             self.progress.setValue(0)
 

@@ -271,9 +271,12 @@ def test_upscale_wrong_family_and_truncated_model_files(qtbot, up, tmp_path, cyc
     truncated = tmp_path / "cut_x2.pth"
     truncated.write_bytes(Path(sr_model).read_bytes()[:300])
     for model, name in ((cyclegan_model, "tiny_G.pth"), (str(truncated), "cut_x2.pth")):
-        up.add_model_path(model)
         with qtbot.waitSignal(up.failed, timeout=WAIT) as sig:
-            assert up.upscale()
+            up.add_model_path(model)  # checked when picked
+        _idle(qtbot, up)
+        assert name in sig.args[0] and up.status.text().startswith("This model file cannot be used:")
+        with qtbot.waitSignal(up.failed, timeout=WAIT) as sig:
+            assert up.upscale()  # and Upscale anyway says the same, clearly
         _idle(qtbot, up)
         assert name in sig.args[0], sig.args[0]
         assert "Traceback" not in sig.args[0]
@@ -513,3 +516,21 @@ def test_main_window_several_files_on_a_one_image_tab_open_the_first_and_say_so(
     assert w.panels["Latent"].opened == [files[0]] and w.current_title() == "Latent"  # no jump to Upscale
     assert "2 other dropped items not opened" in w.statusBar().currentMessage()
     w.close()
+
+
+def test_upscale_picked_model_file_is_checked_at_once(qtbot, tmp_path, sr_model, cyclegan_model):
+    p = UpscalePanel()
+    p.settings = None
+    qtbot.addWidget(p)
+    p.scale_spin.setValue(4.0)
+    with qtbot.waitSignal(p.model_checked, timeout=WAIT) as sig:
+        p.add_model_path(sr_model)  # "Other model file…" -> a x2 SRVGG file
+    assert sig.args[0]["scale"] == 2 and sig.args[0]["family"] == "srvgg"
+    assert p.scale_spin.value() == 2.0  # its own scale, not the x4 left from the list's first model
+    assert "(x2)" in p.model_combo.currentText()
+    _idle(qtbot, p)
+    with qtbot.waitSignal(p.failed, timeout=WAIT) as sig:
+        p.add_model_path(cyclegan_model)  # wrong family: said when picked, not at Upscale time
+    _idle(qtbot, p)
+    assert p.status.text().startswith("This model file cannot be used:") and "super-resolution" in sig.args[0]
+    p.shutdown()

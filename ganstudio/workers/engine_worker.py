@@ -75,6 +75,9 @@ class EngineWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
+            # cancelled before the thread got to start (e.g. the window closed in the same moment):
+            # end at once instead of running a job whose result nobody will see
+            self.token.check()
             fn = self.job.resolve()
             result = fn(cancel=self.token, **self.job.kwargs)
             if isinstance(result, types.GeneratorType):

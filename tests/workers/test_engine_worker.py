@@ -205,3 +205,17 @@ def test_latest_only_runner_emits_idle_once_after_the_newest_job(qtbot):
     assert not runner.is_busy()
     assert idles == [True]
     assert results and results[-1] == 3  # the newest request id is the one that ran last
+
+
+def test_a_job_cancelled_before_its_thread_starts_never_runs(qtbot):
+    """cancel_and_join_all() in the same moment as start_job(): the job must not run after the close."""
+    from ganstudio.workers.engine_worker import EngineJob, cancel_and_join_all, start_job
+
+    ran = []
+    handle = start_job(EngineJob(f"{FAKE}:value_after_gate", {"value": 1, "ran": ran}))
+    assert not handle.thread.isRunning()  # start_job starts the thread on the next event-loop turn
+    cancel_and_join_all()
+    with qtbot.waitSignal(handle.worker.cancelled, timeout=10000):
+        pass
+    handle.wait()
+    assert ran == []

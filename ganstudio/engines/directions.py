@@ -267,7 +267,9 @@ def load_directions(path: str | os.PathLike, model_sha256: str | None = None) ->
                 header = json.loads(str(data["header"]))
                 arrays = {k: data[k] for k in ("vectors", "scales", "layers")}
     except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
-        raise DirectionsError(f"{path.name} is not a GAN Studio directions file ({exc})") from exc
+        # numpy's own text for a pickled array advises loading it unsafely (allow_pickle): never repeat it
+        reason = "it holds pickled objects" if "allow_pickle" in str(exc) else str(exc)
+        raise DirectionsError(f"{path.name} is not a GAN Studio directions file ({reason})") from exc
     if header.get("format") != FORMAT:
         raise DirectionsError(f"{path.name} is not a GAN Studio directions file")
     if model_sha256 is not None and header["model_sha256"] != model_sha256:

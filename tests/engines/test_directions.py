@@ -109,3 +109,17 @@ def test_edits_apply_strengths(sg2):
     moved = latent.render_state({"wplus": base["wplus"], "edits": d.edits({"sefa_0": 5.0})}, model=lm)
     assert np.array_equal(same["images"], base["images"])
     assert not np.array_equal(moved["images"], base["images"])
+
+
+def test_a_pickled_npz_is_refused_without_advising_allow_pickle(tmp_path):
+    import numpy as np
+    import pytest
+
+    from ganstudio.engines import directions as D
+
+    path = tmp_path / "evil.npz"
+    np.savez(path, header=np.array([{"format": "x"}], dtype=object), vectors=np.zeros((1, 4)))
+    with pytest.raises(D.DirectionsError) as info:
+        D.load_directions(path)
+    assert "evil.npz is not a GAN Studio directions file" in str(info.value)
+    assert "allow_pickle" not in str(info.value)

@@ -534,3 +534,30 @@ def test_upscale_picked_model_file_is_checked_at_once(qtbot, tmp_path, sr_model,
     _idle(qtbot, p)
     assert p.status.text().startswith("This model file cannot be used:") and "super-resolution" in sig.args[0]
     p.shutdown()
+
+
+def test_save_under_a_file_says_so_in_both_tabs(qtbot, up, sty, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    src = _png(tmp_path / "p.png", size=(16, 16))
+    with qtbot.waitSignal(up.image_loaded, timeout=WAIT):
+        up.open_image(str(src))
+    _idle(qtbot, up)
+    with qtbot.waitSignal(up.upscale_finished, timeout=WAIT):
+        up.upscale()
+    _idle(qtbot, up)
+    with qtbot.waitSignal(up.failed, timeout=WAIT):
+        assert up.export(str(blocker / "big.png"))
+    _idle(qtbot, up)
+    assert up.status.text().startswith("Save failed:") and "a_file" in up.status.text()
+    assert up.save_btn.isEnabled() and blocker.read_text() == "x"  # the result is kept: save elsewhere
+
+    with qtbot.waitSignal(sty.image_finished, timeout=WAIT):
+        sty.open_image(str(src))
+    _idle(qtbot, sty)
+    handle = sty.export(str(blocker / "styled.png"))
+    with qtbot.waitSignal(handle.worker.failed, timeout=WAIT):
+        pass
+    qtbot.waitUntil(lambda: sty.single_status.text().startswith("Export failed:"), timeout=WAIT)
+    handle.wait()
+    assert "a_file" in sty.single_status.text() and sty.export_btn.isEnabled()

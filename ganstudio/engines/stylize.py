@@ -160,6 +160,13 @@ def load_generator(model, direction: str = "AtoB", device: str | torch.device = 
     return net, desc, name
 
 
+def check_model(cancel=None, model=None, direction: str = "AtoB", device="auto") -> dict:
+    """GUI job for a generator file the user picked before opening a photo: load it (the cache keeps it)
+    so a wrong family, a discriminator or a broken file is reported at once. Returns {"model", "name"}."""
+    _net, _desc, name = load_generator(model, direction, _select_device(device))
+    return {"model": str(model), "name": name}
+
+
 def _select_device(device):
     return select_device(device) if not isinstance(device, torch.device) else device
 

@@ -62,6 +62,7 @@ class StylizePanel(QWidget):
     job_state = Signal(str)
     batch_finished = Signal(object)  # the engine's BatchReport (or None when cancelled / failed)
     image_finished = Signal(object)  # the engine's result dict
+    model_checked = Signal(object)  # {"model", "name"} of a usable picked model file
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -69,6 +70,7 @@ class StylizePanel(QWidget):
         self._single: Optional[JobHandle] = None
         self._pending_single: Optional[str] = None
         self._batch: Optional[JobHandle] = None
+        self._check: Optional[JobHandle] = None  # a picked model file being checked
         self._image_path: Optional[str] = None
         self.result_image: Optional[np.ndarray] = None
         self.failures: list[str] = []
@@ -253,6 +255,36 @@ class StylizePanel(QWidget):
                                               "Generators (*.pth *.pt *.safetensors);;All files (*)")
         if path:
             self.add_model_path(path)
+            if not self._image_path:  # with a photo open the re-render reports a bad file; else check it now
+                self.check_model(path)
+
+    def check_model(self, path: str) -> None:
+        """Load a picked generator file in the worker so a wrong or broken file is reported at once
+        (``model_checked`` signal with {"model", "name"} when it is usable)."""
+        if self._check is not None:
+            return
+        s = self.settings
+        kw = {"model": str(path), "direction": self.direction_combo.currentData(),
+              "device": s.device if s is not None else "auto"}
+        handle = start_job(EngineJob(f"{ENGINE}:check_model", kw, name="check model file"))
+        self._check = handle
+        handle.worker.finished.connect(self._on_model_checked)
+        handle.worker.failed.connect(self._on_model_check_failed)
+        handle.thread.finished.connect(self._on_check_thread_done)
+
+    @Slot(object)
+    def _on_model_checked(self, info: dict) -> None:
+        if not self._image_path:
+            self.single_status.setText(f"{info['name']} is ready. Open a photo to stylize it.")
+        self.model_checked.emit(info)
+
+    @Slot(str, str)
+    def _on_model_check_failed(self, msg: str, _tb: str) -> None:
+        self.single_status.setText(f"This model file cannot be used: {user_message(msg)}")
+
+    @Slot()
+    def _on_check_thread_done(self) -> None:
+        self._check = None
 
     def _job_common(self) -> dict:
         s = self.settings
@@ -523,20 +555,20 @@ class StylizePanel(QWidget):
             self.job_state.emit("")
 
     def is_busy(self) -> bool:
-        return self._batch is not None or self._single is not None
+        return self._batch is not None or self._single is not None or self._check is not None
 
     # ---------------------------------------------------------------------------------------- shutdown
     def shutdown(self) -> None:
         """Cancel and join this panel's jobs (called on window close)."""
         self._pending_single = None
-        for h in (self._single, self._batch):
+        for h in (self._single, self._batch, self._check):
             if h is not None:
                 h.cancel()
-        for h in (self._single, self._batch):
+        for h in (self._single, self._batch, self._check):
             if h is not None:
                 h.wait()
         # joined: idle now, whether or not the threads' finished signals have reached us yet
-        for name in ("_single", "_batch"):
+        for name in ("_single", "_batch", "_check"):
             h = getattr(self, name)
             if h is not None and h.thread.isFinished():
                 setattr(self, name, None)

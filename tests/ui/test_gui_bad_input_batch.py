@@ -561,3 +561,24 @@ def test_save_under_a_file_says_so_in_both_tabs(qtbot, up, sty, tmp_path):
     qtbot.waitUntil(lambda: sty.single_status.text().startswith("Export failed:"), timeout=WAIT)
     handle.wait()
     assert "a_file" in sty.single_status.text() and sty.export_btn.isEnabled()
+
+
+def test_stylize_model_file_picked_before_a_photo_is_checked_at_once(qtbot, tmp_path, sr_model, cyclegan_model,
+                                                                     monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    p = StylizePanel()
+    p.settings = None
+    qtbot.addWidget(p)
+    picked = {"path": sr_model}
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (picked["path"], "")))
+    p.browse_model_btn.click()  # a super-resolution file: wrong family
+    qtbot.waitUntil(lambda: p.single_status.text().startswith("This model file cannot be used:"), timeout=WAIT)
+    _idle(qtbot, p)
+    assert "tiny_srvgg_x2.pth" in p.single_status.text() and "Error" not in p.single_status.text()
+    picked["path"] = cyclegan_model
+    with qtbot.waitSignal(p.model_checked, timeout=WAIT):
+        p.browse_model_btn.click()
+    _idle(qtbot, p)
+    assert "is ready" in p.single_status.text() and p.current_model() == cyclegan_model
+    p.shutdown()

@@ -13,6 +13,9 @@ the app from starting).
         # all optional:
         def open_image(self, path: str) -> bool      # File > Open image, drops, recent files, command line
         def open_folder(self, path: str) -> bool     # File > Open folder, dropped folders
+        def open_many(self, paths: list[str]) -> str # several files / folders dropped while the tab is current;
+                                                     # returns what it did for the status bar ("" = nothing)
+                                                     # (without it: the first opens, the rest are named as not opened)
         def export(self) -> None                     # File > Export… (enabled only where it exists)
         def shutdown(self) -> None                   # on window close, before every worker is joined
         def undo(self) -> None / def redo(self) -> None   # Edit > Undo (Ctrl+Z) / Redo (Ctrl+Shift+Z)

@@ -7,7 +7,6 @@ wins and stale requests are dropped, so dragging never blocks the window.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.imageio import compose_grid
 from ganstudio.ui.widgets.image_view import ImageView, to_qimage
+from ganstudio.ui.widgets.messages import drop_path, user_message
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, LatestOnlyRunner, start_job
 
 log = logging.getLogger(__name__)
@@ -53,26 +53,8 @@ GRID = 4
 SLIDER_STEPS = 100  # slider -100..100 maps to -SIGMAS..+SIGMAS standard deviations along the direction
 SIGMAS = 3.0
 TILE_ICON = 96  # grid icon size when there is room
-# exception classes whose message is written for the user: their class name is dropped from the status line
-USER_ERRORS = frozenset({"ImageReadError", "ImageWriteError", "LatentError", "CheckpointError", "DirectionsError",
-                         "RecipeError", "FileNotFoundError", "NotADirectoryError", "IsADirectoryError",
-                         "PermissionError", "ValueError"})
 GRID_FILL = 32  # dark grey behind the empty cells of the arithmetic grids
 TILE_MIN = 56  # the grid may shrink to this, so the tab fits a 1280x800 window (and smaller)
-
-
-def user_message(msg: str) -> str:
-    """The worker's 'SomeError: text' without the class name when the text is meant for the user."""
-    m = re.match(r"(\w+): (.*)", msg, re.S)
-    return m.group(2) if m and m.group(1) in USER_ERRORS else msg
-
-
-def drop_path(msg: str, path: str) -> str:
-    """``msg`` without a leading 'PATH: ' or 'NAME: ' (the status line names the file once)."""
-    for prefix in (f"{path}: ", f"{Path(path).name}: "):
-        if msg.startswith(prefix):
-            return msg[len(prefix):]
-    return msg
 
 
 def folder_problem(path: str, suffixes: tuple[str, ...] = ()) -> Optional[str]:

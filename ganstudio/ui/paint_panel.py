@@ -18,7 +18,6 @@ Engines run through EngineJob strings (``ganstudio.engines.paint``); no torch he
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Optional
 
@@ -44,6 +43,7 @@ from PySide6.QtWidgets import (
 from ganstudio.core import palettes
 from ganstudio.ui.label_palette import LabelPalette
 from ganstudio.ui.paint_canvas import TOOLS, PaintCanvas
+from ganstudio.ui.widgets.messages import drop_path, user_message
 from ganstudio.workers.engine_worker import EngineJob, JobHandle, LatestOnlyRunner, start_job
 
 try:
@@ -72,26 +72,6 @@ HINT_PAINT = ("Pick a label on the right and paint here:\nB brush · R rectangle
               "The result follows every stroke.")
 TOOL_KEYS = {"brush": "B", "eraser": "E", "fill": "G", "line": "L", "rect": "R", "polygon": "P",
              "eyedropper": "I", "pan": "H"}
-
-
-# exception classes whose message is written for the user: their class name is dropped from the status line
-USER_ERRORS = frozenset({"ImageReadError", "ImageWriteError", "LabelMapError", "CheckpointError", "PaintError",
-                         "FileNotFoundError", "NotADirectoryError", "IsADirectoryError", "PermissionError",
-                         "ValueError"})
-
-
-def user_message(msg: str) -> str:
-    """The worker's 'SomeError: text' without the class name when the text is meant for the user."""
-    m = re.match(r"(\w+): (.*)", msg, re.S)
-    return m.group(2) if m and m.group(1) in USER_ERRORS else msg
-
-
-def drop_path(msg: str, path: str) -> str:
-    """``msg`` without a leading 'PATH: ' or 'NAME: ' (the status line names the file once)."""
-    for prefix in (f"{path}: ", f"{Path(path).name}: "):
-        if msg.startswith(prefix):
-            return msg[len(prefix):]
-    return msg
 
 
 def choose_live_scale(full_ms: float, full_side: int, multiple: int, budget_ms: float = LIVE_BUDGET_MS) -> float:

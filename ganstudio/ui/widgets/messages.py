@@ -6,11 +6,22 @@ written for users (unreadable images, bad checkpoints, refused paths) the type n
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-USER_FACING = ("ImageReadError", "CheckpointError", "ValueError", "FileNotFoundError", "PermissionError",
-               "NotADirectoryError", "IsADirectoryError", "FileExistsError", "OSError")
+USER_FACING = ("ImageReadError", "ImageWriteError", "CheckpointError", "ValueError", "FileNotFoundError",
+               "PermissionError", "NotADirectoryError", "IsADirectoryError", "FileExistsError", "OSError",
+               # the engines' own errors, whose texts are written for users
+               "LatentError", "DirectionsError", "RecipeError", "LabelMapError", "PaintError")
 _PREFIX = re.compile(r"^(" + "|".join(USER_FACING) + r"): (?=\S)")
 
 
 def user_message(msg: str) -> str:
     return _PREFIX.sub("", str(msg), count=1)
+
+
+def drop_path(msg: str, path: str) -> str:
+    """``msg`` without a leading 'PATH: ' or 'NAME: ' (the status line names the file once)."""
+    for prefix in (f"{path}: ", f"{Path(path).name}: "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg

@@ -39,3 +39,22 @@ def tiny_srvgg_file(path, seed: int = 0):
     torch.manual_seed(seed)
     torch.save(srvgg.build(num_feat=4, num_conv=1, upscale=2, act_type="prelu").state_dict(), path)
     return path
+
+
+def tiny_spade_file(path, seed: int = 0):
+    """A seeded SPADE generator (3 labels + dontcare + instance edges = 5 input channels, ngf 2, hidden 8,
+    crop 64) saved as a plain state dict, with the ``<file>.json`` sidecar that tells the paint engine its
+    label set (keys alone cannot); returns ``path``."""
+    import json
+    from pathlib import Path
+
+    from ganstudio.nets import spade
+
+    torch.manual_seed(seed)
+    net = spade.SPADEGenerator(5, ngf=2, label_nc=3, contain_dontcare_label=True, use_instance=True,
+                               crop_size=64, nhidden=8).eval()
+    path = Path(path)
+    torch.save(net.state_dict(), path)
+    path.with_name(path.name + ".json").write_text(json.dumps(
+        {"label_nc": 3, "contain_dontcare_label": True, "use_instance": True, "crop_size": 64}))
+    return path

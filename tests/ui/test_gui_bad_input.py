@@ -13,11 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from ganstudio.nets import spade
 from ganstudio.ui.latent_panel import LatentPanel
 from ganstudio.ui.paint_panel import PaintPanel
 
-from tiny_models import tiny_cyclegan_file, tiny_stylegan2_file
+from tiny_models import tiny_cyclegan_file, tiny_spade_file, tiny_stylegan2_file
 
 T = 30000  # ms: generous upper bounds for waits on a busy 2-core machine; no test depends on them
 
@@ -123,14 +122,7 @@ def test_latent_stop_and_close_during_projection(lat, qtbot, tmp_path):
 # ------------------------------------------------------------------------------------------------ paint
 @pytest.fixture
 def spade_path(tmp_path):
-    torch.manual_seed(0)
-    net = spade.SPADEGenerator(5, ngf=2, label_nc=3, contain_dontcare_label=True, use_instance=True,
-                               crop_size=64, nhidden=8).eval()
-    path = tmp_path / "tiny_G.pth"
-    torch.save(net.state_dict(), path)
-    (tmp_path / "tiny_G.pth.json").write_text(json.dumps(
-        {"label_nc": 3, "contain_dontcare_label": True, "use_instance": True, "crop_size": 64}))
-    return path
+    return tiny_spade_file(tmp_path / "tiny_G.pth")
 
 
 @pytest.fixture

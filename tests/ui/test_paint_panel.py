@@ -2,7 +2,6 @@
 full-resolution render after a pause; import / export."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -13,17 +12,12 @@ from PySide6.QtCore import Qt
 from ganstudio.nets import spade
 from ganstudio.ui.paint_panel import PaintPanel
 
+from tiny_models import tiny_spade_file
+
 
 @pytest.fixture
 def model_path(tmp_path):
-    torch.manual_seed(0)
-    net = spade.SPADEGenerator(5, ngf=2, label_nc=3, contain_dontcare_label=True, use_instance=True,
-                               crop_size=64, nhidden=8).eval()
-    path = tmp_path / "tiny_G.pth"
-    torch.save(net.state_dict(), path)
-    (tmp_path / "tiny_G.pth.json").write_text(json.dumps(
-        {"label_nc": 3, "contain_dontcare_label": True, "use_instance": True, "crop_size": 64}))
-    return path
+    return tiny_spade_file(tmp_path / "tiny_G.pth")
 
 
 @pytest.fixture

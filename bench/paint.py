@@ -223,8 +223,8 @@ def bench_full(runs, device, precision="fp32", channels_last=False, ngf=64, sema
     """-> (times ms, params, output (1, 3, 256, 256) float32 on the CPU)."""
     import torch
 
-    from ganstudio.engines.device import autocast
     from ganstudio.nets import spade
+    from ganstudio.runtime import autocast
 
     torch.manual_seed(0)
     net = spade.SPADEGenerator(semantic_nc, ngf=ngf, nhidden=nhidden).eval().to(device)
@@ -263,7 +263,7 @@ def fixture_precision(path, device, precisions):
     import torch
 
     import ganstudio
-    from ganstudio.engines.device import autocast
+    from ganstudio.runtime import autocast
 
     d = torch.load(path, map_location="cpu", weights_only=True)
     net, _ = ganstudio.load_model(d["state_dict"], device=device)

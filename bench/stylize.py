@@ -76,8 +76,8 @@ def plain_loop(net, files: list[Path], out: Path, device) -> float:
 def precision_table(device: str = "auto", batch: int = 4) -> None:
     import torch
 
-    from ganstudio.engines.device import autocast, select_device, supported_precisions
     from ganstudio.nets.cyclegan import ResnetGenerator, UnetGenerator
+    from ganstudio.runtime import autocast, select_device, supported_precisions
 
     dev = select_device(device)
     for name, make, size in (("resnet_9blocks", lambda: ResnetGenerator(), 512),
@@ -133,11 +133,11 @@ def main(argv=None) -> int:
 
     import torch
 
+    import ganstudio
     from ganstudio.core.progress import CancelToken, run_to_completion
     from ganstudio.engines import stylize as st
-    from ganstudio.engines.device import describe_device, select_device
-    import ganstudio
     from ganstudio.nets.cyclegan import ResnetGenerator
+    from ganstudio.runtime import describe_device, select_device
 
     dev = select_device(args.device)
     tmp = Path(tempfile.mkdtemp(prefix="ganstudio-bench-stylize-"))

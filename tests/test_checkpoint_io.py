@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudio.checkpoint_io import CheckpointError, file_sha256, read_checkpoint, scan_pickle_globals
+from ganstudio.checkpoints.reader import CheckpointError, file_sha256, read_checkpoint, scan_pickle_globals
 
 
 class _Payload:

@@ -8,12 +8,11 @@ import json
 
 import numpy as np
 import pytest
+from model_home import isolated_model_home
 from PIL import Image
+from tiny_models import tiny_cyclegan_file, tiny_srvgg_file, tiny_stylegan2_file
 
 from ganstudio.cli import main
-
-from model_home import isolated_model_home
-from tiny_models import tiny_cyclegan_file, tiny_srvgg_file, tiny_stylegan2_file
 
 
 def _sha(path) -> str:
@@ -26,7 +25,8 @@ def _tree_hashes(folder) -> dict:
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    from ganstudio.engines import latent, model_cache
+    from ganstudio.checkpoints import cache as model_cache
+    from ganstudio.engines import latent
 
     model_cache.clear_cache()
     latent._models.clear()
@@ -204,7 +204,7 @@ def test_stylize_checks_the_manifest_checksum(tmp_path, monkeypatch, photos, cap
     src = photos / "gut ö.png"
     assert main(["stylize", str(src), "-o", str(tmp_path / "ok.png"), "-m", "tiny_stylize", "--device", "cpu"]) == 0
     _damage(path)
-    from ganstudio.engines import model_cache
+    from ganstudio.checkpoints import cache as model_cache
 
     model_cache.get_model(str(path), family="cyclegan")  # cached by path first: the id must still be checked
     rc = main(["stylize", str(src), "-o", str(tmp_path / "bad.png"), "-m", "tiny_stylize", "--device", "cpu"])

@@ -9,13 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
+from model_home import isolated_model_home
+from tiny_models import tiny_srvgg_file
 
 from ganstudio.cli import main
 from ganstudio.core import manifest, paths
 from ganstudio.core.progress import CancelToken, run_to_completion
-
-from model_home import isolated_model_home
-from tiny_models import tiny_srvgg_file
 
 
 @pytest.fixture
@@ -117,7 +116,7 @@ def test_models_download_by_id(home, http_file, capsys):
 
 
 def test_download_job_from_a_url_imports_into_the_library(home, tmp_path, http_file):
-    from ganstudio.engines.library_jobs import download_model
+    from ganstudio.checkpoints.library_jobs import download_model
 
     http_file["payload"] = tiny_srvgg_file(tmp_path / "src.pth").read_bytes()
     events = []
@@ -131,7 +130,7 @@ def test_import_job_runs_in_the_engine_worker(home, tmp_path, qtbot):
     from ganstudio.workers.engine_worker import EngineJob, start_job
 
     src = tiny_srvgg_file(tmp_path / "w.pth")
-    handle = start_job(EngineJob("ganstudio.engines.library_jobs:import_checkpoint", {"path": str(src)}))
+    handle = start_job(EngineJob("ganstudio.checkpoints.library_jobs:import_checkpoint", {"path": str(src)}))
     with qtbot.waitSignal(handle.worker.finished, timeout=30000) as blocker:
         pass
     handle.wait()

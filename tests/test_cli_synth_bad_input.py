@@ -11,16 +11,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_models import tiny_cyclegan_file
 
 from ganstudio.cli import main
 from ganstudio.nets import spade
 
-from tiny_models import tiny_cyclegan_file
-
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    from ganstudio.engines import model_cache
+    from ganstudio.checkpoints import cache as model_cache
 
     model_cache.clear_cache()
     yield

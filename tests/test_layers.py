@@ -4,7 +4,7 @@
    statement, including lazy ones inside functions.
 2. At run time, in fresh interpreters: importing every core module loads neither torch nor PySide6;
    importing every ui / workers module does not load torch; importing every nets / engines /
-   checkpoints module does not load PySide6.
+   checkpoints / runtime / training module does not load PySide6; datamakers load neither.
 """
 from __future__ import annotations
 
@@ -83,8 +83,16 @@ def test_ui_and_workers_do_not_load_torch():
     assert "torch" not in report["loaded"] and "torchvision" not in report["loaded"]
 
 
-def test_nets_engines_checkpoints_do_not_load_qt():
-    report = _probe("ganstudio.nets,ganstudio.engines,ganstudio.checkpoints,ganstudio.checkpoint_io")
-    assert report["ganstudio.nets"] == {}
-    assert report["ganstudio.engines"] == {}
+def test_torch_layers_do_not_load_qt():
+    groups = ["ganstudio.runtime", "ganstudio.nets", "ganstudio.checkpoints", "ganstudio.engines",
+              "ganstudio.training"]
+    report = _probe(",".join(groups))
+    for group in groups:
+        assert report[group] == {}, (group, report[group])
     assert "PySide6" not in report["loaded"]
+
+
+def test_datamakers_load_neither_torch_nor_qt():
+    report = _probe("ganstudio.datamakers")
+    assert report["ganstudio.datamakers"] == {}
+    assert report["loaded"] == []

@@ -90,10 +90,10 @@ def _drive(gen, desc: str):
 
 
 def _import(args) -> int:
-    from ganstudio.checkpoint_io import CheckpointError
+    from ganstudio.checkpoints.library_jobs import import_checkpoint
+    from ganstudio.checkpoints.reader import CheckpointError
     from ganstudio.core.library import LibraryError
     from ganstudio.core.progress import CancelToken
-    from ganstudio.engines.library_jobs import import_checkpoint
 
     try:
         entry = _drive(import_checkpoint(CancelToken(), path=args.file, model_id=args.model_id, task=args.task,
@@ -108,10 +108,10 @@ def _import(args) -> int:
 
 
 def _download(args) -> int:
+    from ganstudio.checkpoints.library_jobs import download_model
     from ganstudio.core.download import DownloadError
     from ganstudio.core.manifest import UnknownModelError, entry_path
     from ganstudio.core.progress import CancelToken
-    from ganstudio.engines.library_jobs import download_model
 
     target = args.target
     kwargs = {"url": target, "sha256": args.sha256} if target.startswith(("http://", "https://")) else {

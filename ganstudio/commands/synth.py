@@ -49,8 +49,8 @@ def _run(args) -> int:
     from tqdm import tqdm  # a dependency (pyproject.toml), as in the other commands
 
     from ganstudio.core.progress import Cancelled, CancelToken, run_to_completion
-    from ganstudio.engines.device import select_device
     from ganstudio.engines.paint import synth
+    from ganstudio.runtime import select_device
 
     log = logging.getLogger(__name__)
     try:

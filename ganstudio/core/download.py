@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Generator
 from urllib.parse import urlparse
 
+from ganstudio.core.errors import UserError
 from ganstudio.core.files import iter_blocks
 from ganstudio.core.progress import CancelToken, Progress
 
@@ -34,7 +35,7 @@ USER_AGENT = "GANStudio-downloader/1"
 CHUNK = 256 * 1024
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download that failed, with a message for the user."""
 
 

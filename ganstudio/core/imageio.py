@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from ganstudio.core.errors import UserError
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
@@ -45,11 +47,11 @@ _PIL_LIMIT_LOCK = threading.Lock()
 _ORIENTATION_TAG = 0x0112
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An image that cannot be read, with a message for the user that names the file."""
 
 
-class ImageWriteError(OSError):
+class ImageWriteError(UserError, OSError):
     """An image that cannot be written (read-only folder, unsupported suffix, bad array)."""
 
 

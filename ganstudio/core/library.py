@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Callable, Generator
 
 from ganstudio.core import manifest, paths
+from ganstudio.core.errors import UserError
 from ganstudio.core.files import atomic_path, file_sha256, iter_blocks
 from ganstudio.core.progress import CancelToken, Progress, run_to_completion
 
 
-class LibraryError(ValueError):
+class LibraryError(UserError, ValueError):
     """An import that cannot be done, with a message for the user."""
 
 

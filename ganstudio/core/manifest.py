@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ganstudio.core import paths
+from ganstudio.core.errors import UserError
 from ganstudio.core.files import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,11 @@ BUNDLED = "bundled"
 _LIBRARY_LOCK = threading.RLock()  # read-modify-write of library.json from the worker and the GUI
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A manifest file that cannot be read, with a message naming the file."""
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(UserError, KeyError):
     """No manifest entry has the asked-for id."""
 
     def __str__(self) -> str:  # KeyError would print the repr of the message

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganstudio.core.errors import UserError
 from ganstudio.core.files import atomic_path
 
 PALETTE_DIR = Path(__file__).resolve().parents[2] / "resources" / "palettes"
@@ -25,7 +26,7 @@ DONTCARE = 255
 _BY_LABEL_NC = {150: "ade20k", 182: "coco_stuff", 35: "cityscapes"}
 
 
-class LabelMapError(ValueError):
+class LabelMapError(UserError, ValueError):
     """A label-map file that cannot be used as it is, with a message meant for the user."""
 
 

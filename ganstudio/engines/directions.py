@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ganstudio.core.errors import UserError
 from ganstudio.core.files import atomic_path
 from ganstudio.core.progress import CancelToken
 from ganstudio.engines.latent import LatentModel, map_z, open_model, z_from_seeds
@@ -31,7 +32,7 @@ from ganstudio.engines.latent import LatentModel, map_z, open_model, z_from_seed
 FORMAT = "ganstudio-directions/1"
 
 
-class DirectionsError(ValueError):
+class DirectionsError(UserError, ValueError):
     """A directions file that cannot be used here, with a user-facing message."""
 
 

@@ -29,14 +29,15 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from ganstudio.checkpoint_io import CheckpointError
+from ganstudio.checkpoints.reader import CheckpointError
+from ganstudio.core.errors import InputError, UserError
 from ganstudio.core.files import cached_sha256
 from ganstudio.core.progress import CancelToken, Progress
 
 NOISE_MODES = ("stored", "zero", "random")
 
 
-class LatentError(ValueError):
+class LatentError(UserError, ValueError):
     """A latent request that cannot be served, with a user-facing message."""
 
 
@@ -76,7 +77,7 @@ def _resolve_path(model: str | os.PathLike) -> tuple[Path, str]:
     p = Path(model)
     if p.is_file():
         return p, ""
-    from ganstudio.engines.model_cache import resolve  # a manifest id
+    from ganstudio.checkpoints.cache import resolve  # a manifest id
 
     try:
         path, sha = resolve(str(model))
@@ -90,7 +91,7 @@ _FILE_DAMAGE = ("truncated", "not a PyTorch", "damaged", "checksum", "cannot rea
 
 
 def _load_net(path: Path, device: str):
-    from ganstudio.engines.model_cache import get_model
+    from ganstudio.checkpoints.cache import get_model
 
     try:
         return get_model(str(path), device=device)
@@ -109,7 +110,7 @@ def open_model(model: str | os.PathLike | LatentModel, device: str = "cpu") -> L
         return model
     path, expected_sha = _resolve_path(model)
     if expected_sha:  # a manifest id with a known digest: refuse a damaged download, even one cached earlier
-        from ganstudio.engines.model_cache import verify_sha256
+        from ganstudio.checkpoints.cache import verify_sha256
 
         try:
             verify_sha256(path, expected_sha)
@@ -160,12 +161,12 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 a = b = int(part)
         except ValueError:
-            raise ValueError(f"seeds: {part!r} is not a whole number or a range like 1-16") from None
+            raise InputError(f"seeds: {part!r} is not a whole number or a range like 1-16") from None
         if b < a:
-            raise ValueError(f"seed range {part} goes backwards")
+            raise InputError(f"seed range {part} goes backwards")
         seeds.extend(range(a, b + 1))
     if not seeds:
-        raise ValueError("no seeds given")
+        raise InputError("no seeds given")
     return seeds
 
 

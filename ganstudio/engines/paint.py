@@ -43,6 +43,9 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from ganstudio.checkpoints.reader import CheckpointError
+from ganstudio.core.errors import InputError
+from ganstudio.core.files import same_file
 from ganstudio.core.palettes import (  # noqa: F401  (re-exported for the CLI and tests)
     DONTCARE,
     LabelMapError,
@@ -53,8 +56,6 @@ from ganstudio.core.palettes import (  # noqa: F401  (re-exported for the CLI an
     read_label_map,
     write_label_map,
 )
-from ganstudio.checkpoint_io import CheckpointError
-from ganstudio.core.files import same_file
 from ganstudio.core.progress import CancelToken, Progress
 from ganstudio.nets import spade
 
@@ -125,14 +126,14 @@ def _sidecar(path: Path) -> dict:
 
 
 def _get_module(model, device: str):
-    from ganstudio.engines.model_cache import get_model
+    from ganstudio.checkpoints.cache import get_model
 
     return get_model(model if not isinstance(model, Path) else str(model), device=device, family="spade")
 
 
 def _device(device) -> str:
     """"auto" / "cuda" / "cpu" ... -> a concrete torch device string (the GUI passes the user's choice)."""
-    from ganstudio.engines.device import select_device
+    from ganstudio.runtime import select_device
 
     return str(select_device(device or "cpu"))
 
@@ -179,7 +180,7 @@ def load_paint_model(model, device: str = "cpu", overrides: dict | None = None):
         label_names=merged.get("label_names"))
     total = info.label_nc + int(info.contain_dontcare_label) + int(info.use_instance)
     if total != info.semantic_nc:
-        raise ValueError(f"the model takes {info.semantic_nc} input channels but label_nc {info.label_nc} + dontcare "
+        raise InputError(f"the model takes {info.semantic_nc} input channels but label_nc {info.label_nc} + dontcare "
                          f"{int(info.contain_dontcare_label)} + instance {int(info.use_instance)} = {total}")
     sw = info.crop_size // info.size_multiple
     info.native_size = (max(1, round(sw / info.aspect_ratio)) * info.size_multiple, max(1, sw) * info.size_multiple)
@@ -219,7 +220,7 @@ def prepare_semantics(label_map: np.ndarray, info: PaintModelInfo, size: tuple[i
     """(H, W) ids -> the generator input (1, semantic_nc, size) float32."""
     lm = np.asarray(label_map)
     if lm.ndim != 2:
-        raise ValueError(f"a label map is (H, W) ids, got shape {lm.shape}")
+        raise InputError(f"a label map is (H, W) ids, got shape {lm.shape}")
     lm = _resize_ids(lm, size).astype(np.int64)
     if not info.contain_dontcare_label and (lm == DONTCARE).any() and info.label_nc <= DONTCARE:
         raise LabelMapError(f"the label map has dontcare pixels (255) but this model has no dontcare slot; "
@@ -241,7 +242,7 @@ def tensor_to_image(x: torch.Tensor) -> np.ndarray:
 
 
 def _autocast(device, precision: str):
-    from ganstudio.engines.device import autocast
+    from ganstudio.runtime import autocast
 
     return autocast(torch.device(device), precision)
 
@@ -296,7 +297,7 @@ def render(label_map: np.ndarray, instance_map: np.ndarray | None = None, model=
     ``channels_last`` (default: on for the CPU) runs the convolutions in NHWC layout.
     Returns (H, W, 3) uint8 RGB at the render size."""
     if model is None:
-        raise ValueError("no model: choose a SPADE checkpoint")
+        raise InputError("no model: choose a SPADE checkpoint")
     device = _device(device)
     net, info = load_paint_model(model, device=device, overrides=overrides)
     lm = np.asarray(label_map)
@@ -349,7 +350,7 @@ def _expand_inputs(inputs: Iterable, exclude: Path | None = None) -> list[tuple[
         if p.is_dir():
             pr = p.resolve()
             if excl is not None and excl == pr:
-                raise ValueError(f"the output folder {exclude} is the input folder: its results would replace "
+                raise InputError(f"the output folder {exclude} is the input folder: its results would replace "
                                  "the label maps; choose another output folder")
             skip_out = excl is not None and pr in excl.parents
             for f in list_images(p):
@@ -420,9 +421,9 @@ def synth(inputs, output, model, seed: int = 0, size: str | tuple | None = None,
         raise FileNotFoundError("no label maps found in the inputs")
     model_path = _model_file(model)
     if model_path is not None and same_file(output, model_path):
-        raise ValueError(f"{output} is the model file itself: choose another output")
+        raise InputError(f"{output} is the model file itself: choose another output")
     if single_file and same_file(output, files[0][0]):
-        raise ValueError(f"refusing to overwrite the input image {output}: choose another output")
+        raise InputError(f"refusing to overwrite the input image {output}: choose another output")
     _, info = load_paint_model(model, device=device, overrides=overrides)
     pal = info.get_palette() if palette is None else palette_for(info.label_nc, palette) if palette in (
         "ade20k", "coco_stuff", "cityscapes", "coco", "ade") else Palette.from_json(palette)
@@ -435,7 +436,7 @@ def synth(inputs, output, model, seed: int = 0, size: str | tuple | None = None,
         if any(same_file(dst, q) for q in protected):
             what = "the model file" if model_path is not None and same_file(dst, model_path) else "an input"
             if one_file:
-                raise ValueError(f"refusing to overwrite {what} {dst}: choose another output")
+                raise InputError(f"refusing to overwrite {what} {dst}: choose another output")
             report.failed.append({"input": str(src), "reason": f"{src}: the output {dst} would overwrite {what}"})
         elif dst in seen and same_file(seen[dst], src):
             continue  # the same label map given twice (a file and its folder): rendered once

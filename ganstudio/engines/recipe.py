@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from ganstudio.core.errors import UserError
 from ganstudio.core.files import atomic_path
 
 FORMAT = "ganstudio-recipe/1"
 KEY = "ganstudio:recipe"
 
 
-class RecipeError(ValueError):
+class RecipeError(UserError, ValueError):
     """A recipe that cannot be used, with a user-facing message."""
 
 

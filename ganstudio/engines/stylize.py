@@ -35,23 +35,24 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from PIL import Image
+from torch import nn
 
-from ganstudio.checkpoint_io import CheckpointError
+from ganstudio.checkpoints.cache import get_model, verify_sha256
+from ganstudio.checkpoints.reader import CheckpointError
+from ganstudio.core.errors import InputError
 from ganstudio.core.imageio import ImageData, list_images, read_image, to_float_rgb, write_image
 from ganstudio.core.progress import (
-    CancelToken,
     Cancelled,
+    CancelToken,
     EtaClock,
     Progress,
     format_eta,
     map_progress,
     run_to_completion,
 )
-from ganstudio.engines.device import autocast as _autocast
-from ganstudio.engines.device import select_device
-from ganstudio.engines.model_cache import get_model, verify_sha256
+from ganstudio.runtime import autocast as _autocast
+from ganstudio.runtime import select_device
 
 log = logging.getLogger(__name__)
 
@@ -81,26 +82,26 @@ def resolve_model(model: str | os.PathLike, direction: str = "AtoB") -> tuple[Pa
 def _resolve_with_sha(model, direction: str) -> tuple[Path, str, str]:
     """resolve_model plus the manifest's sha256 for the file found ("" for a path or an unverified entry)."""
     if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
+        raise InputError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     p = Path(model).expanduser()
     if p.is_dir():
         for names in ((f"latest_net_G_{direction[0]}.pth",), ("latest_net_G.pth",)):
             for n in names:
                 if (p / n).is_file():
                     if n == "latest_net_G.pth" and direction == "BtoA":
-                        raise ValueError(f"{p} holds a one-direction model (latest_net_G.pth): use AtoB")
+                        raise InputError(f"{p} holds a one-direction model (latest_net_G.pth): use AtoB")
                     return p / n, p.name, ""
-        raise ValueError(f"no CycleGAN generator (latest_net_G*.pth) in {p}")
+        raise InputError(f"no CycleGAN generator (latest_net_G*.pth) in {p}")
     if p.is_file():
         m = re.match(r"^(.*_net_G_)([AB])(\.\w+)$", p.name)
         if m:
             want = "A" if direction == "AtoB" else "B"
             target = p.with_name(f"{m.group(1)}{want}{m.group(3)}")
             if not target.is_file():
-                raise ValueError(f"{direction} needs {target.name} next to {p.name}")
+                raise InputError(f"{direction} needs {target.name} next to {p.name}")
             return target, p.parent.name or p.stem, ""
         if direction == "BtoA":
-            raise ValueError(f"{p.name} holds one direction only; BtoA needs a G_B file or a model pair")
+            raise InputError(f"{p.name} holds one direction only; BtoA needs a G_B file or a model pair")
         return p, p.stem, ""
     return _resolve_manifest(str(model), direction)
 
@@ -111,7 +112,7 @@ def _resolve_manifest(model_id: str, direction: str) -> tuple[Path, str, str]:
     try:
         entry = mf.find_model(model_id)
     except (KeyError, LookupError, ValueError) as exc:
-        raise ValueError(f"unknown model {model_id!r}: not a file, a folder or a manifest id") from exc
+        raise InputError(f"unknown model {model_id!r}: not a file, a folder or a manifest id") from exc
     files = _entry_extra(entry, "files")
     if isinstance(files, dict) and direction in files:
         from ganstudio.core import paths
@@ -121,15 +122,15 @@ def _resolve_manifest(model_id: str, direction: str) -> tuple[Path, str, str]:
         for cand in tries:
             if cand.is_file():
                 return cand, entry.id, ""  # the entry's sha256 is for its "file", not these
-        raise ValueError(f"model {entry.id}: the {direction} file {path} is missing")
+        raise InputError(f"model {entry.id}: the {direction} file {path} is missing")
     if direction == "BtoA":
         reverse = _entry_extra(entry, "reverse")
         if reverse:
             return _resolve_manifest(reverse, "AtoB")
-        raise ValueError(f"model {entry.id} has one direction only (AtoB)")
+        raise InputError(f"model {entry.id} has one direction only (AtoB)")
     path = mf.entry_path(entry)
     if path is None:
-        raise ValueError(
+        raise InputError(
             f"model {entry.id} is not downloaded yet; get it from {entry.url or 'its source'} "
             "(Models > Download, or `ganstudio models download`)")
     return Path(path), entry.id, (entry.sha256 or "")
@@ -154,7 +155,7 @@ def load_generator(model, direction: str = "AtoB", device: str | torch.device = 
         msg = str(exc)
         raise CheckpointError(msg if path.name in msg else f"{path.name}: {msg}") from exc
     if desc.hparams.get("arch") == "patchgan":
-        raise ValueError(f"{path.name} is a PatchGAN discriminator, not a generator")
+        raise InputError(f"{path.name} is a PatchGAN discriminator, not a generator")
     if _default_channels_last(torch.device(device) if not isinstance(device, torch.device) else device, net):
         net.to(memory_format=torch.channels_last)  # in place and idempotent; results unchanged
     return net, desc, name
@@ -569,12 +570,12 @@ def stylize_folder(cancel: CancelToken, input_dir, output_dir, model, direction:
     t0 = time.monotonic()
     input_dir, output_dir = Path(input_dir).resolve(), Path(output_dir).resolve()
     if not input_dir.is_dir():
-        raise ValueError(f"input folder not found: {input_dir}")
+        raise InputError(f"input folder not found: {input_dir}")
     if output_dir == input_dir or input_dir in output_dir.parents:
-        raise ValueError("the output folder must be outside the input folder (the input folder is never "
+        raise InputError("the output folder must be outside the input folder (the input folder is never "
                          "written to)")
     if fmt not in OUTPUT_FORMATS + ("same",):
-        raise ValueError(f"format must be one of {OUTPUT_FORMATS} or 'same'")
+        raise InputError(f"format must be one of {OUTPUT_FORMATS} or 'same'")
     from ganstudio.engines.upscale import check_output_dir
 
     check_output_dir(output_dir)  # a path under a file: one clear error, not one per photo

@@ -2,7 +2,7 @@
 
 The UI never imports torch, so it asks for this through ``EngineJob("ganstudio.engines.sysinfo:system_info",
 {"device": pref, "precision": prec})`` and gets a plain dict back. Device choice itself is
-``ganstudio.engines.device`` (the one place that decides auto = CUDA, then MPS, then CPU).
+``ganstudio.runtime`` (the one place that decides auto = CUDA, then MPS, then CPU).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def system_info(cancel=None, device: str = "auto", precision: str = "fp32") -> d
     why the asked-for device could not be used)."""
     import torch
 
-    from ganstudio.engines import device as devmod
+    from ganstudio import runtime as devmod
 
     labels = {"cpu": "CPU", "mps": "Apple MPS"}
     devices: list[tuple[str, str]] = [("auto", "Automatic (CUDA, then Apple MPS, then CPU)")]

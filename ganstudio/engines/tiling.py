@@ -35,6 +35,7 @@ from typing import Callable, Optional
 
 import torch
 
+from ganstudio.core.errors import InputError
 from ganstudio.core.progress import CancelToken, EtaClock, Progress, format_eta
 
 log = logging.getLogger(__name__)
@@ -214,10 +215,10 @@ def run_tiled(
     cross-fade between neighbouring tiles (at most ``overlap``); the rest of the overlap is context.
     """
     if img.ndim != 4 or img.shape[0] != 1:
-        raise ValueError(f"run_tiled expects a (1, C, H, W) tensor, got {tuple(img.shape)}")
+        raise InputError(f"run_tiled expects a (1, C, H, W) tensor, got {tuple(img.shape)}")
     _, _, height, width = img.shape
     if height % align or width % align:
-        raise ValueError(f"image size {width}x{height} is not a multiple of {align}: pad it first")
+        raise InputError(f"image size {width}x{height} is not a multiple of {align}: pad it first")
     dev = torch.device(device) if device is not None else img.device
     if tile is None:
         tile = auto_tile_size(dev, bytes_per_px=bytes_per_px, scale=scale, align=align)
@@ -267,7 +268,7 @@ def _run_grid(fn, img, scale, tile, overlap, cancel, align, dev, sink, label, bl
             out = out[0].float()
             exp_h, exp_w = (ey1 - ey0) * scale, (ex1 - ex0) * scale
             if out.shape[1] != exp_h or out.shape[2] != exp_w:
-                raise ValueError(
+                raise InputError(
                     f"the network returned {out.shape[2]}x{out.shape[1]} for a {ex1 - ex0}x{ey1 - ey0} "
                     f"tile; expected x{scale} = {exp_w}x{exp_h}"
                 )

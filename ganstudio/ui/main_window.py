@@ -63,8 +63,9 @@ from ganstudio.core.imageio import IMAGE_SUFFIXES
 from ganstudio.ui import theme
 from ganstudio.ui.placeholder_panel import PlaceholderPanel
 from ganstudio.ui.settings import PRECISIONS, Settings
+from ganstudio.ui.widgets.messages import user_message
 from ganstudio.workers import engine_worker
-from ganstudio.workers.engine_worker import EngineJob, start_job
+from ganstudio.workers.jobs import JobSlot
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,9 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.settings = settings or Settings()
         self.sysinfo: Optional[dict] = None
-        self._sysinfo_handle = None
+        self.sysinfo_job = JobSlot(self, "system info")
+        self.sysinfo_job.finished.connect(self._on_sysinfo)
+        self.sysinfo_job.failed.connect(self._on_sysinfo_failed)
         self._panel_states: dict[str, str] = {}
         self._about = None
         self._model_manager = None
@@ -325,14 +328,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------- device info
     def refresh_sysinfo(self) -> None:
         """Ask the worker for torch's version, the devices and the precisions (never blocks)."""
-        if self._sysinfo_handle is not None and self._sysinfo_handle.is_running():
-            self._sysinfo_handle.cancel()
-        job = EngineJob(SYSINFO_TARGET, {"device": self.settings.device, "precision": self.settings.precision},
-                        name="system info")
-        handle = start_job(job)
-        handle.worker.finished.connect(self._on_sysinfo)
-        handle.worker.failed.connect(self._on_sysinfo_failed)
-        self._sysinfo_handle = handle
+        # a newer request replaces an older one (the device may have changed in between)
+        self.sysinfo_job.start(SYSINFO_TARGET, {"device": self.settings.device, "precision": self.settings.precision})
 
     @Slot(object)
     def _on_sysinfo(self, info: object) -> None:
@@ -352,8 +349,9 @@ class MainWindow(QMainWindow):
             self._about.set_info(info)
         self.sysinfo_changed.emit(info)
 
-    @Slot(str, str)
-    def _on_sysinfo_failed(self, message: str, tb: str) -> None:
+    @Slot(object)
+    def _on_sysinfo_failed(self, exc: BaseException) -> None:
+        message = user_message(exc)
         self.sysinfo = {"failed": message}
         self.device_label.setText("Device: unknown")
         self.device_label.setToolTip(message)

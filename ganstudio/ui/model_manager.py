@@ -2,7 +2,7 @@
 
 Reading the manifest is a few small JSON files, so it happens on the GUI thread; importing (hashing and
 copying a checkpoint, recognising its architecture) and downloading run as worker jobs:
-``ganstudio.engines.library_jobs:import_checkpoint`` and ``…:download_model``. Every error (offline,
+``ganstudio.checkpoints.library_jobs:import_checkpoint`` and ``…:download_model``. Every error (offline,
 sha256 mismatch, an unrecognised or unsafe checkpoint) is shown in the dialog's status line, never as a
 crash or a modal box.
 """
@@ -32,12 +32,14 @@ from PySide6.QtWidgets import (
 from ganstudio.core import manifest, paths
 from ganstudio.core.progress import Progress
 from ganstudio.ui.settings import Settings
-from ganstudio.workers.engine_worker import EngineJob, JobHandle, start_job
+from ganstudio.ui.widgets.messages import user_message
+from ganstudio.workers.engine_worker import JobHandle
+from ganstudio.workers.jobs import JobSlot
 
 log = logging.getLogger(__name__)
 
-IMPORT_TARGET = "ganstudio.engines.library_jobs:import_checkpoint"
-DOWNLOAD_TARGET = "ganstudio.engines.library_jobs:download_model"
+IMPORT_TARGET = "ganstudio.checkpoints.library_jobs:import_checkpoint"
+DOWNLOAD_TARGET = "ganstudio.checkpoints.library_jobs:download_model"
 COLUMNS = ("ID", "Task", "Architecture", "Size", "License", "Present")
 NO_SELECTION = ("Select a model to see its description, where its file is or where to get it. "
                 "Import checkpoint… adds a file of your own to the library.")
@@ -51,7 +53,12 @@ class ModelManagerDialog(QDialog):
         self.setWindowTitle("Model manager")
         self.resize(1000, 520)
         self.rows: list[dict] = []
-        self.job: Optional[JobHandle] = None
+        # one library job at a time (import or download): a second one is refused while it runs
+        self.job = JobSlot(self, "model library", policy="exclusive")
+        self.job.progress.connect(self._on_progress)
+        self.job.finished.connect(self._on_finished)
+        self.job.failed.connect(self._on_failed)
+        self.job.cancelled.connect(self._on_cancelled)
         self.job_kind = ""
 
         layout = QVBoxLayout(self)
@@ -172,7 +179,7 @@ class ModelManagerDialog(QDialog):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        busy = self.job is not None
+        busy = self.job.is_running()
         row = self.selected_row()
         can_download = row is not None and bool(row.get("url")) and not row["present"]
         self.download_button.setEnabled(can_download and not busy)
@@ -187,24 +194,20 @@ class ModelManagerDialog(QDialog):
         self.status.setProperty("error", error)
 
     # ------------------------------------------------------------------------------- jobs
-    def _start(self, kind: str, job: EngineJob) -> JobHandle:
+    def _start(self, kind: str, target: str, kwargs: dict, name: str) -> Optional[JobHandle]:
+        handle = self.job.start(target, kwargs, name=name)
+        if handle is None:
+            return None
         self.job_kind = kind
         self.progress.setValue(0)
         self.progress.setRange(0, 0)  # busy until the first progress report says how much
         self.progress.show()
-        handle = start_job(job)
-        w = handle.worker
-        w.progress.connect(self._on_progress)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
-        self.job = handle
         self._update_buttons()
         return handle
 
     def import_checkpoint(self, path: Optional[str] = None) -> Optional[JobHandle]:
         """Import a checkpoint file (asks for one when ``path`` is None) into the user library."""
-        if self.job is not None:
+        if self.job.is_running():
             return None
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Import checkpoint", self.settings.last_dir("import"),
@@ -213,23 +216,22 @@ class ModelManagerDialog(QDialog):
                 return None
         self.settings.set_last_dir("import", path)
         self._set_status(f"Importing {Path(path).name}…")
-        return self._start("import", EngineJob(IMPORT_TARGET, {"path": str(path)}, name=f"import {Path(path).name}"))
+        return self._start("import", IMPORT_TARGET, {"path": str(path)}, f"import {Path(path).name}")
 
     def download(self, model_id: Optional[str] = None) -> Optional[JobHandle]:
         """Download a listed model (the selected one when ``model_id`` is None)."""
-        if self.job is not None:
+        if self.job.is_running():
             return None
         model_id = model_id or self.selected_id()
         if not model_id:
             self._set_status("Select a model to download first", error=True)
             return None
         self._set_status(f"Downloading {model_id}…")
-        return self._start("download", EngineJob(DOWNLOAD_TARGET, {"model_id": model_id}, name=f"download {model_id}"))
+        return self._start("download", DOWNLOAD_TARGET, {"model_id": model_id}, f"download {model_id}")
 
     @Slot()
     def cancel_job(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        if self.job.cancel():
             self._set_status("Cancelling…")
 
     @Slot(object)
@@ -241,7 +243,6 @@ class ModelManagerDialog(QDialog):
             self._set_status(p.message)
 
     def _job_ended(self) -> None:
-        self.job = None
         self.progress.setRange(0, 1000)
         self.progress.hide()
         self.refresh()
@@ -259,11 +260,11 @@ class ModelManagerDialog(QDialog):
             self._set_status(f"Downloaded {mid} {('to ' + where) if where else ''}".strip())
         self.select(mid)
 
-    @Slot(str, str)
-    def _on_failed(self, message: str, tb: str) -> None:
+    @Slot(object)
+    def _on_failed(self, exc: BaseException) -> None:
         kind = self.job_kind
         self._job_ended()
-        self._set_status(f"{'Import' if kind == 'import' else 'Download'} failed: {message}", error=True)
+        self._set_status(f"{'Import' if kind == 'import' else 'Download'} failed: {user_message(exc)}", error=True)
 
     @Slot()
     def _on_cancelled(self) -> None:
@@ -273,7 +274,7 @@ class ModelManagerDialog(QDialog):
         self._set_status(f"{'Import' if kind == 'import' else 'Download'} cancelled{extra}")
 
     def is_busy(self) -> bool:
-        return self.job is not None
+        return self.job.is_running()
 
     # ------------------------------------------------------------------------------- misc
     def open_library_folder(self) -> bool:
@@ -282,6 +283,4 @@ class ModelManagerDialog(QDialog):
 
     def shutdown(self) -> None:
         """Cancel a running job and wait for it (window close)."""
-        if self.job is not None:
-            self.job.cancel()
-            self.job.wait()
+        self.job.shutdown()

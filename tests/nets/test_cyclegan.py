@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ganstudio
-from ganstudio.checkpoint_io import CheckpointError
+from ganstudio.checkpoints.reader import CheckpointError
 from ganstudio.nets import cyclegan as cg
 
 KEY_TABLES = {

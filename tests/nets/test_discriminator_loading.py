@@ -165,8 +165,8 @@ def test_cyclegan_role_and_arch_must_agree():
 def test_discriminator_files_are_refused_by_engines_and_filed_under_train(tmp_path):
     """A Real-ESRGAN netD dropped into the upscaler is refused saying what it is; imported into the
     library it is described as a discriminator and filed under the "train" task."""
+    from ganstudio.checkpoints.library_jobs import describe_checkpoint
     from ganstudio.engines import upscale
-    from ganstudio.engines.library_jobs import describe_checkpoint
 
     d = rrdbnet.UNetDiscriminatorSN(num_in_ch=3, num_feat=4)
     path = tmp_path / "RealESRGAN_x4plus_netD.pth"

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import ganstudio
-from ganstudio.checkpoint_io import CheckpointError
+from ganstudio.checkpoints.reader import CheckpointError
 
 TESTS_DIR = Path(__file__).resolve().parent
 # the same folder as conftest's parity_dir fixture (needed at collection time for the parametrisation)

@@ -14,7 +14,7 @@ import types
 import pytest
 
 import ganstudio
-from ganstudio.checkpoint_io import CheckpointError
+from ganstudio.checkpoints.reader import CheckpointError
 
 
 def _nvlabs_tf_pickle() -> bytes:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import ganstudio
-from ganstudio.engines import realesrgan_weights as rw
-from ganstudio.nets import ncnn_import as ni
+from ganstudio.checkpoints import ncnn as ni
+from ganstudio.checkpoints import realesrgan as rw
 
 PARAM_TEMPLATE = """7767517
 4 5

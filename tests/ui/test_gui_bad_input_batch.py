@@ -498,9 +498,14 @@ def test_upscale_batch_of_a_folder_without_images_says_so(qtbot, up, tmp_path):
 def test_user_message_drops_the_type_of_user_facing_errors_only():
     from ganstudio.ui.widgets import user_message
 
-    assert user_message("CheckpointError: x.pth is truncated") == "x.pth is truncated"
-    assert user_message("ImageReadError: a.png: not an image") == "a.png: not an image"
-    assert user_message("KeyError: 'conv'") == "KeyError: 'conv'"  # a bug keeps its type as a hint
+    from ganstudio.checkpoints.reader import CheckpointError
+    from ganstudio.core.imageio import ImageReadError
+
+    assert user_message(CheckpointError("x.pth is truncated")) == "x.pth is truncated"
+    assert user_message(ImageReadError("a.png: not an image")) == "a.png: not an image"
+    assert user_message(PermissionError(13, "Permission denied")) == "[Errno 13] Permission denied"
+    assert user_message(KeyError("conv")) == "KeyError: conv"  # a bug keeps its type as a hint
+    assert user_message(ValueError("bad")) == "ValueError: bad"
 
 
 def test_main_window_several_files_on_a_one_image_tab_open_the_first_and_say_so(qtbot, tmp_path, monkeypatch):

@@ -50,3 +50,19 @@ def value_after_gate(cancel, value, ran: list, gate: threading.Event | None = No
     if gate is not None:
         gate.wait(10)
     return value
+
+
+def fail_for_user(cancel, path="x.pth"):
+    """Fails the way a bad input does: a UserError whose text is for the user."""
+    from ganstudio.core.errors import InputError
+
+    raise InputError(f"{path} is truncated")
+
+
+def wait_for(cancel, value, gate: threading.Event, ran: list | None = None):
+    """Returns ``value`` once ``gate`` is set; checks ``cancel`` while waiting."""
+    if ran is not None:
+        ran.append(value)
+    while not gate.wait(0.01):
+        cancel.check()
+    return value

@@ -1,22 +1,19 @@
-"""``user_message``: a worker failure as a user reads it.
+"""``user_message``: a worker failure as a user reads it; ``drop_path``: name a file once.
 
-The engine worker reports failures as ``"ExceptionType: text"``. For the errors whose text is already
-written for users (unreadable images, bad checkpoints, refused paths) the type name is noise
-("Failed: CheckpointError: x.pth is truncated…"); for anything else (a bug) it stays, as a hint."""
+Failures arrive as exception objects (``workers.jobs.JobSlot.failed``). Errors written for users share one
+base class (``core.errors.UserError``; OSError is the machine talking) and are shown as they are; anything
+else is a bug and keeps its type name as a hint. No list of class names to keep in sync."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-USER_FACING = ("ImageReadError", "ImageWriteError", "CheckpointError", "ValueError", "FileNotFoundError",
-               "PermissionError", "NotADirectoryError", "IsADirectoryError", "FileExistsError", "OSError",
-               # the engines' own errors, whose texts are written for users
-               "LatentError", "DirectionsError", "RecipeError", "LabelMapError", "PaintError")
-_PREFIX = re.compile(r"^(" + "|".join(USER_FACING) + r"): (?=\S)")
+from ganstudio.core import errors
 
 
-def user_message(msg: str) -> str:
-    return _PREFIX.sub("", str(msg), count=1)
+def user_message(failure: "BaseException | str") -> str:
+    if isinstance(failure, BaseException):
+        return errors.user_message(failure)
+    return str(failure)
 
 
 def drop_path(msg: str, path: str) -> str:

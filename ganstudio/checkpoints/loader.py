@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ganstudio.checkpoint_io import CheckpointError, read_checkpoint
+from ganstudio.checkpoints.reader import CheckpointError, read_checkpoint
 
 # Order matters only where two families could claim the same keys (none do today).
 FAMILY_MODULES = [

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganstudio.core.errors import UserError
 from ganstudio.nets import rrdbnet, srvgg
 
 MAGIC = 7767517
@@ -32,7 +33,7 @@ TAG_FP32 = 0
 _WEIGHTLESS = {"Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle"}
 
 
-class NcnnImportError(ValueError):
+class NcnnImportError(UserError, ValueError):
     """The ncnn files cannot be read or do not describe a supported network (user-facing message)."""
 
 

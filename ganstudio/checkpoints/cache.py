@@ -1,5 +1,9 @@
 """A small LRU cache of loaded networks, so interactive engines do not reload a checkpoint per request.
 
+The cache hands out *shared, read-only* modules: eval mode, parameters without gradients. An engine must
+not modify them (no in-place layout or mode changes: several jobs may use one module at once). Whatever
+trains or changes a network asks for its own copy: ``get_model(..., private=True)``.
+
 ``get_model(path_or_id, device, family)`` accepts a file path or a manifest id. The cache key holds the
 resolved path with its size and modification time, so replacing a file on disk loads the new one.
 Manifest entries with a sha256 are verified before loading (the digest is hashed once per (path, size, mtime)).
@@ -13,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ganstudio.checkpoint_io import CheckpointError
+from ganstudio.checkpoints.reader import CheckpointError
 from ganstudio.core.files import cached_sha256
 from ganstudio.core.manifest import UnknownModelError, entry_path, find_model
 
@@ -77,9 +81,22 @@ def verify_sha256(path, sha: str) -> None:
             "the file is damaged or was replaced; download it again")
 
 
-def get_model(path_or_id, device="cpu", family: str | None = None):
-    """``(module, ModelDescription)`` for a path or manifest id, loaded once and kept (LRU)."""
-    from ganstudio.checkpoints import load_model
+def get_model(path_or_id, device="cpu", family: str | None = None, private: bool = False):
+    """``(module, ModelDescription)`` for a path or manifest id, loaded once and kept (LRU).
+
+    The module is shared (eval mode, ``requires_grad`` off): treat it as read-only. ``private=True``
+    returns a deep copy the caller may train or modify."""
+    module, desc = _get_shared(path_or_id, device, family)
+    if private:
+        import copy
+
+        module = copy.deepcopy(module)
+        module.requires_grad_(True)
+    return module, desc
+
+
+def _get_shared(path_or_id, device, family):
+    from ganstudio.checkpoints.loader import load_model
 
     path, sha = resolve(path_or_id)
     st = path.stat()
@@ -95,6 +112,7 @@ def get_model(path_or_id, device="cpu", family: str | None = None):
             _cache.move_to_end(key)
             return hit
     module, desc = load_model(path, family=family, device=dev)
+    module.requires_grad_(False)  # shared and read-only: nobody trains the cached copy
     with _lock:
         _cache[key] = (module, desc)
         _cache.move_to_end(key)

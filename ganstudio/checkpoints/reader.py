@@ -24,13 +24,14 @@ from pathlib import Path
 
 import torch
 
+from ganstudio.core.errors import UserError
 from ganstudio.core.files import file_sha256  # re-exported: hashing lives in core (no torch there)
 
 __all__ = ["CheckpointError", "read_checkpoint", "file_sha256", "scan_pickle_globals", "sniff_format",
            "PickleReport", "inspect_pickle"]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used, with a message meant for the user."""
 
 

@@ -1,8 +1,8 @@
 """Model-library jobs the GUI runs through the worker (and the CLI drives with a tqdm bar).
 
-    EngineJob("ganstudio.engines.library_jobs:download_model", {"model_id": "rrdbnet_x4.realesrgan"})
-    EngineJob("ganstudio.engines.library_jobs:download_model", {"url": "https://.../net.pth"})
-    EngineJob("ganstudio.engines.library_jobs:import_checkpoint", {"path": "/home/me/net.pth"})
+    EngineJob("ganstudio.checkpoints.library_jobs:download_model", {"model_id": "rrdbnet_x4.realesrgan"})
+    EngineJob("ganstudio.checkpoints.library_jobs:download_model", {"url": "https://.../net.pth"})
+    EngineJob("ganstudio.checkpoints.library_jobs:import_checkpoint", {"path": "/home/me/net.pth"})
 
 Each is a generator yielding Progress and returning a ``ModelEntry`` (plain core dataclass).
 ``describe_checkpoint`` is the torch-side half of an import: read the file safely and recognise its
@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 
 from ganstudio.core import library, manifest, paths
 from ganstudio.core.download import download
+from ganstudio.core.errors import InputError
 from ganstudio.core.files import cached_sha256
 from ganstudio.core.progress import CancelToken
 
@@ -40,8 +41,8 @@ def describe_checkpoint(path) -> dict:
     Unsafe or unreadable files raise ``CheckpointError`` (so they are never imported). A readable file
     of weights whose architecture is not recognised is described as arch "unknown".
     """
-    from ganstudio.checkpoint_io import CheckpointError, read_checkpoint
-    from ganstudio.checkpoints import load_model, unwrap_state_dict
+    from ganstudio.checkpoints.loader import load_model, unwrap_state_dict
+    from ganstudio.checkpoints.reader import CheckpointError, read_checkpoint
 
     obj, source_format = read_checkpoint(path)
     unwrap_state_dict(obj)  # a file with no tensors at all is not a model: refuse it
@@ -62,7 +63,7 @@ def import_checkpoint(cancel: CancelToken | None = None, path: str = "", model_i
                       task: str | None = None, license: str = "", description: str = ""):
     """Import a checkpoint file into the user library (hash, recognise, copy, record)."""
     if not path:
-        raise ValueError("import_checkpoint needs the path of a checkpoint file")
+        raise InputError("import_checkpoint needs the path of a checkpoint file")
     return (yield from library.import_checkpoint_steps(
         path, describe_checkpoint, model_id=model_id, task=task, license=license, description=description,
         cancel=cancel))
@@ -82,12 +83,12 @@ def download_model(cancel: CancelToken | None = None, model_id: str | None = Non
                                     or cached_sha256(present) == entry.sha256):
             return entry
         if not entry.url:
-            raise ValueError(f"model {entry.id} has no download address in its manifest")
+            raise InputError(f"model {entry.id} has no download address in its manifest")
         target = Path(dest) if dest else manifest.download_path(entry)
         yield from download(entry.url, target, sha256=entry.sha256 or sha256, cancel=cancel, timeout=timeout)
         return entry
     if not url:
-        raise ValueError("download_model needs a model id or a URL")
+        raise InputError("download_model needs a model id or a URL")
     name = Path(unquote(urlparse(url).path)).name or "download.bin"
     target = Path(dest) if dest else paths.user_cache_dir() / "downloads" / name
     got = yield from download(url, target, sha256=sha256, cancel=cancel, timeout=timeout)

@@ -1,0 +1,1 @@
+"""Training: one loop, one recipe per network family (see README Architecture)."""

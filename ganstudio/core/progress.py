@@ -21,12 +21,26 @@ class CancelToken:
     """A thread-safe flag checked by engines once per step, tile, file or iteration.
 
     ``pause()`` / ``resume()`` let batch jobs wait between files without losing their place.
+
+    It is also the job's side channel for progress from places that cannot ``yield`` (inside a network's
+    forward pass, between its blocks: see ``runtime.block_watch``): ``report(Progress)`` hands the report
+    to whoever drives the job (the GUI worker emits it like a yielded one, the CLI moves its bar).
     """
 
     def __init__(self) -> None:
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._listener = None
+
+    def set_listener(self, fn) -> None:
+        """``fn(Progress)`` receives every ``report``; None removes it."""
+        self._listener = fn
+
+    def report(self, progress: "Progress") -> None:
+        listener = self._listener
+        if listener is not None:
+            listener(progress)
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -84,6 +84,8 @@ class EngineWorker(QObject):
             # cancelled before the thread got to start (e.g. the window closed in the same moment):
             # end at once instead of running a job whose result nobody will see
             self.token.check()
+            # progress reported from inside a network's forward (between its blocks) travels like a yield
+            self.token.set_listener(self._emit_progress)
             fn = self.job.resolve()
             result = fn(cancel=self.token, **self.job.kwargs)
             if isinstance(result, types.GeneratorType):
@@ -103,6 +105,7 @@ class EngineWorker(QObject):
             # the frames would keep the job's locals (often whole images) alive as long as the GUI holds exc
             self.failed.emit(exc.with_traceback(None), tb)
         finally:
+            self.token.set_listener(None)
             self.done.emit()
 
     def _drive(self, gen) -> Any:
@@ -113,10 +116,13 @@ class EngineWorker(QObject):
             except StopIteration as stop:
                 return stop.value
             if isinstance(p, Progress):
-                if p.preview is not None:
-                    self.preview.emit(array_to_qimage(p.preview))
-                    p = Progress(p.done, p.total, p.message, None, p.extra)
-                self.progress.emit(p)
+                self._emit_progress(p)
+
+    def _emit_progress(self, p: Progress) -> None:
+        if p.preview is not None:
+            self.preview.emit(array_to_qimage(p.preview))
+            p = Progress(p.done, p.total, p.message, None, p.extra)
+        self.progress.emit(p)
 
 
 class JobHandle(QObject):

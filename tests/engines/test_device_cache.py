@@ -142,3 +142,41 @@ def test_cache_keeps_cpu_and_cuda_copies_apart(home):
     assert next(cpu_net.parameters()).device.type == "cpu"
     assert next(gpu_net.parameters()).device.type == "cuda"
     assert model_cache.get_model(path, device=torch.device("cuda", 0))[0] is gpu_net
+
+
+def test_block_watch_cancels_inside_a_forward_and_reports_blocks_per_thread():
+    """The hooks live on a shared module but act only for the job (thread) inside block_watch."""
+    import threading
+
+    import torch
+
+    from ganstudio.core.progress import CancelToken, Cancelled
+    from ganstudio.runtime import block_watch, watch_blocks
+
+    net = torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(6)])
+    assert watch_blocks(net) == 6 and watch_blocks(net) == 6  # idempotent: hooks installed once
+    x = torch.zeros(1, 4)
+    seen = []
+    token = CancelToken()
+    with block_watch(token, on_block=seen.append, every_s=0.0):
+        net(x)
+    assert seen == [1, 2, 3, 4, 5, 6]
+
+    ran = []
+    hooked = net[3]
+    hooked.register_forward_hook(lambda *_: ran.append(3))
+    token = CancelToken()
+    with block_watch(token, on_block=lambda n: token.cancel() if n == 2 else None, every_s=0.0):
+        with pytest.raises(Cancelled):
+            net(x)
+    assert ran == []  # stopped before block 3 ran
+
+    # another thread's forward of the same module is not affected by this thread's cancelled watch
+    token = CancelToken()
+    token.cancel()
+    errors = []
+    with block_watch(token):
+        t = threading.Thread(target=lambda: errors.append(None) if net(x) is not None else None)
+        t.start()
+        t.join()
+    assert errors == [None]

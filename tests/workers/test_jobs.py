@@ -110,3 +110,15 @@ def test_shutdown_joins_superseded_jobs_too(qtbot):
     assert shutdown_slots(owner, timeout_ms=10000)
     assert not h1.is_running() and not h2.is_running()
     assert not slot.is_running()
+
+
+def test_progress_reported_from_inside_a_step_reaches_the_gui(qtbot):
+    """CancelToken.report (the side channel used between network blocks) arrives like a yielded Progress."""
+    owner = QObject()
+    slot = JobSlot(owner, "inner")
+    rec = Recorder(slot)
+    with qtbot.waitSignal(slot.ended, timeout=10000):
+        slot.start(f"{FAKE}:reports_inside", {"n": 3})
+    assert rec.of("progress") == [0.5, 1.5, 2.5]
+    assert rec.of("finished") == ["ok"] and rec.thread_ok
+    assert shutdown_slots(owner)

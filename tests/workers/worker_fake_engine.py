@@ -66,3 +66,10 @@ def wait_for(cancel, value, gate: threading.Event, ran: list | None = None):
     while not gate.wait(0.01):
         cancel.check()
     return value
+
+
+def reports_inside(cancel, n=3):
+    """Not a generator: reports progress through the token's side channel, as a long forward does."""
+    for i in range(n):
+        cancel.report(Progress(i + 0.5, n, f"half of step {i + 1}"))
+    return "ok"

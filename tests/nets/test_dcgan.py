@@ -84,3 +84,23 @@ def test_discriminator_detected(tmp_path):
     with torch.inference_mode():
         y = d2(x)
     assert y.shape == (2,) and torch.equal(y, d(x)) and ((y > 0) & (y < 1)).all()
+
+
+@pytest.mark.parametrize("size", [8, 32, 128])
+def test_any_power_of_two_size_builds_detects_and_reloads(size):
+    """The trainer trains DCGANs at any power-of-two size; 64 keeps the official layout (tested above)."""
+    import torch
+
+    from ganstudio.checkpoints.loader import load_model
+    from ganstudio.nets import dcgan
+
+    g = dcgan.Generator(nz=16, ngf=4, nc=1, size=size)
+    d = dcgan.Discriminator(nc=1, ndf=4, size=size)
+    img = g(torch.randn(2, 16))
+    assert img.shape == (2, 1, size, size) and d(img).shape == (2,)
+    net, desc = load_model(g.state_dict())
+    assert desc.hparams == {"nz": 16, "ngf": 4, "nc": 1, "size": size}
+    net_d, desc_d = load_model(d.state_dict(), role="discriminator")
+    assert desc_d.hparams["size"] == size and desc_d.hparams["role"] == "discriminator"
+    with pytest.raises(ValueError, match="power of two"):
+        dcgan.Generator(size=size + 1)

@@ -129,11 +129,11 @@ def gather_inputs(inputs: Iterable, recursive: bool = True, output: Optional[Pat
     pairs: list[tuple[Path, Path]] = []
     seen: set[Path] = set()
 
-    def add(f: Path, rel: Path, walked: bool) -> None:
+    def add(f: Path, rel: Path, holds_output: bool) -> None:
         key = f.resolve()
         if key in seen:
             return  # the same file given twice (a file and its folder): processed once
-        if walked and out_res is not None and out_res in key.parents:
+        if holds_output and out_res in key.parents:
             return  # an earlier result inside an input folder's tree
         seen.add(key)
         pairs.append((f, rel))
@@ -148,10 +148,13 @@ def gather_inputs(inputs: Iterable, recursive: bool = True, output: Optional[Pat
             walker = p.rglob("*") if recursive else p.iterdir()
             files = sorted(f for f in walker if f.is_file() and accept(f)
                            and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            # only an output folder *inside* this input folder holds earlier results to leave out; an output
+            # folder above it (-o ~/maps for ~/maps/city) holds the inputs themselves
+            holds_output = out_res is not None and pr in out_res.parents
             for f in files:
-                add(f, prefix / f.relative_to(p), walked=True)
+                add(f, prefix / f.relative_to(p), holds_output)
         elif accept(p) or not folders:
-            add(p, Path(p.name), walked=False)
+            add(p, Path(p.name), False)
     return pairs
 
 

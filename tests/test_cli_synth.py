@@ -53,17 +53,23 @@ def test_cli_synth_files_and_folder(tmp_path, capsys):
     Image.fromarray(a, mode="L").save(maps / "a.png")
     Image.fromarray(b, mode="L").save(maps / "b.png")
     out = tmp_path / "out"
-    assert main(["synth", str(maps), "-o", str(out), "--model", str(path), "--seed", "5"]) == 0
+    # fp32: the exact network ("auto" picks bf16 on a CPU with AMX units)
+    assert main(["synth", str(maps), "-o", str(out), "--model", str(path), "--seed", "5", "--precision", "fp32"]) == 0
     np.testing.assert_array_equal(np.array(Image.open(out / "a.png")), _expected(net, a))
     np.testing.assert_array_equal(np.array(Image.open(out / "b.png")), _expected(net, b))
-    assert str(out / "a.png") in capsys.readouterr().out
+    assert f"2 written, 0 skipped (already done), 0 failed -> {out}" in capsys.readouterr().out
+    # a re-run skips what is done (the batch rule of every command)
+    assert main(["synth", str(maps), "-o", str(out), "--model", str(path)]) == 0
+    assert "0 written, 2 skipped" in capsys.readouterr().out
 
     # one colour-coded file to a named output, through a generic palette of the model's 4 labels
     pal = palettes.generic_palette(4)
     Image.fromarray(pal.colorize(a)).save(tmp_path / "colour.png")
     single = tmp_path / "single.png"
-    assert main(["synth", str(tmp_path / "colour.png"), "-o", str(single), "--model", str(path)]) == 0
+    assert main(["synth", str(tmp_path / "colour.png"), "-o", str(single), "--model", str(path),
+                 "--precision", "fp32"]) == 0
     np.testing.assert_array_equal(np.array(Image.open(single)), _expected(net, a))
+    assert capsys.readouterr().out.strip() == f"wrote {single}"
 
 
 def test_cli_synth_reports_bad_maps(tmp_path, capsys):
@@ -75,3 +81,19 @@ def test_cli_synth_reports_bad_maps(tmp_path, capsys):
     assert "out of range" in err and "9 (4096 px)" in err
     assert main(["synth", str(tmp_path / "nope.png"), "-o", str(tmp_path / "o"), "--model", str(path)]) == 2
     assert main(["synth", str(tmp_path / "bad.png"), "-o", "o", "--model", str(path), "--size", "x"]) == 2
+
+
+def test_cli_synth_device_defaults_to_auto_and_a_missing_device_is_refused(tmp_path, capsys, monkeypatch):
+    """Like every command: --device auto by default (it was cpu), and --device cuda without CUDA says so."""
+    from ganstudio.cli import build_parser
+    from ganstudio.commands.common import EXIT_REFUSED
+
+    args = build_parser().parse_args(["synth", "m.png", "-o", "o", "-m", "x.pth"])
+    assert (args.device, args.precision) == ("auto", "auto")
+    path, _ = _model(tmp_path)
+    Image.fromarray(_maps()[0], mode="L").save(tmp_path / "m.png")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc = main(["synth", str(tmp_path / "m.png"), "-o", str(tmp_path / "o"), "-m", str(path), "--device", "cuda"])
+    assert rc == EXIT_REFUSED
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -73,10 +73,10 @@ def test_refuses_to_overwrite_the_input_image(tmp_path, maps, model, capsys):
     before = _sha(src)
     rc, _, errs, _ = _run([str(src), "-o", str(src), "-m", str(model)], capsys)  # before: rc 0, map replaced
     assert rc == 2
-    assert len(errs) == 1 and "refusing to overwrite the input image" in errs[0] and "a.png" in errs[0]
+    assert len(errs) == 1 and "would overwrite this input" in errs[0] and "a.png" in errs[0]
     # the same file reached through another spelling of the path
     rc, _, errs, _ = _run([str(src), "-o", str(maps / "sub" / ".." / "a.png"), "-m", str(model)], capsys)
-    assert rc == 2 and len(errs) == 1 and "input image" in errs[0]
+    assert rc == 2 and len(errs) == 1 and "would overwrite this input" in errs[0]
     # a loose file with its own folder as the output folder: a.png would be written over a.png
     rc, _, errs, _ = _run([str(src), "-o", str(maps), "-m", str(model)], capsys)
     assert rc == 2 and len(errs) == 1 and "overwrite" in errs[0] and "a.png" in errs[0]
@@ -92,7 +92,7 @@ def test_output_folder_equal_to_the_input_folder_is_refused(tmp_path, maps, mode
     rc, _, errs, _ = _run([str(maps / "sub" / "b.png"), str(maps / "a.png"), "-o", str(maps / "sub"),
                            "-m", str(model)], capsys)
     assert rc == 1
-    assert len(errs) == 1 and "b.png" in errs[0] and "would overwrite an input" in errs[0], errs
+    assert len(errs) == 1 and "b.png" in errs[0] and "would overwrite this input" in errs[0], errs
     assert (maps / "sub" / "a.png").is_file()
     (maps / "sub" / "a.png").unlink()
     for p, h in before.items():
@@ -104,7 +104,7 @@ def test_output_folder_above_the_input_still_works(tmp_path, maps, model, capsys
     rc, out, errs, _ = _run([str(maps), "-o", str(tmp_path), "-m", str(model)], capsys)
     assert rc == 1  # the two broken files
     assert (tmp_path / "a.png").is_file() and (tmp_path / "sub" / "b.png").is_file()
-    assert "2 written, 2 failed" in out
+    assert "2 written, 0 skipped (already done), 2 failed" in out
 
 
 def test_unwritable_output_and_the_model_file_as_output(tmp_path, maps, model, capsys):
@@ -113,7 +113,8 @@ def test_unwritable_output_and_the_model_file_as_output(tmp_path, maps, model, c
     for inputs, out in (([str(maps)], blocker / "out"), ([str(maps / "a.png")], blocker / "out" / "x.png")):
         rc, _, errs, lines = _run([*inputs, "-o", str(out), "-m", str(model)], capsys)  # before: NotADirectoryError
         assert rc == 2
-        assert len(errs) == 1 and errs[0].startswith("error: cannot write") and "file.txt" in errs[0], lines
+        assert len(errs) == 1 and errs[0].startswith("error: cannot create the output folder") \
+            and "file.txt is a file" in errs[0], lines
     before = _sha(model)
     for inputs in ([str(maps)], [str(maps / "a.png")]):
         rc, _, errs, _ = _run([*inputs, "-o", str(model), "-m", str(model)], capsys)  # before: FileExistsError
@@ -143,7 +144,7 @@ def test_batch_lists_each_bad_file_once_with_a_summary(tmp_path, maps, model, ca
     rc, stdout, errs, lines = _run([str(maps), "-o", str(out), "-m", str(model)], capsys)
     assert rc == 1
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["a.png", "sub/b.png"]
-    assert "2 written, 2 failed" in stdout  # before: no summary
+    assert "2 written, 0 skipped (already done), 2 failed" in stdout  # before: no summary
     # before: each bad file twice (an ERROR log line and a "skipped" line) and none in a closing list
     assert not any(ln.startswith(("skipped", "ERROR")) for ln in lines), lines
     failed = [ln for ln in errs if ln.startswith("  failed")]
@@ -155,16 +156,19 @@ def test_batch_lists_each_bad_file_once_with_a_summary(tmp_path, maps, model, ca
     assert _tree(maps) == before
 
 
-def test_a_map_given_twice_is_rendered_once_and_name_clashes_fail(tmp_path, maps, model, capsys):
+def test_a_map_given_twice_is_rendered_once_and_name_clashes_are_renamed(tmp_path, maps, model, capsys):
     other = tmp_path / "other"
     other.mkdir()
     (other / "a.png").write_bytes((maps / "sub" / "b.png").read_bytes())
     out = tmp_path / "out"
-    rc, stdout, errs, _ = _run([str(maps / "a.png"), str(maps / "a.png"), str(other / "a.png"), "-o", str(out),
-                                "-m", str(model)], capsys)
-    assert rc == 1  # before: other/a.png silently replaced the result of maps/a.png
-    assert "1 written, 1 failed" in stdout
-    assert len(errs) == 1 and "other" in errs[0] and "same output name" in errs[0], errs
+    rc, stdout, errs, lines = _run([str(maps / "a.png"), str(maps / "a.png"), str(other / "a.png"), "-o", str(out),
+                                    "-m", str(model)], capsys)
+    # before: other/a.png silently replaced the result of maps/a.png; then: it failed. Now (the rule of every
+    # batch command): both are written under names that keep them apart, and the report says so
+    assert rc == 0
+    assert "2 written" in stdout and "2 renamed to avoid a name clash" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["a_png.png", "a_png_2.png"]
+    assert sum("renamed:" in ln for ln in lines) == 2
     alone = tmp_path / "alone.png"
     assert main(["synth", str(maps / "a.png"), "-o", str(alone), "-m", str(model)]) == 0
-    np.testing.assert_array_equal(np.array(Image.open(out / "a.png")), np.array(Image.open(alone)))
+    np.testing.assert_array_equal(np.array(Image.open(out / "a_png.png")), np.array(Image.open(alone)))

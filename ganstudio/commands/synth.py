@@ -1,9 +1,12 @@
 """`ganstudio synth LABELMAP... -o OUT --model M [--seed S]`: semantic label maps -> images with SPADE.
 
-LABELMAP: label-map PNGs (indexed / grey ids, or colour-coded through the model's palette) and folders
-(searched recursively; outputs keep the relative layout). OUT is a folder, or a file name for one input.
-Bad label maps are listed at the end ("N written, M failed", exit code 1) and the rest finished. The input
-label maps and the model file are never overwritten.
+LABELMAP: label-map PNGs (indexed / grey ids, or colour-coded through the model's palette), folders (with
+--recursive also their sub-folders, mirrored in OUT) or glob patterns. OUT is a folder, or a file name for
+one input file (`synth map.png -o out.png`). The batch rules are every batch command's (core.batch): maps
+already rendered are skipped (--overwrite redoes them), inputs sharing an output name are renamed, bad maps
+are listed at the end and the rest finished, and neither an input label map nor the model file is ever
+written to. Exit codes as every command (commands/common.py); one input file that cannot be rendered is an
+error (2), like a model that cannot be used.
 """
 from __future__ import annotations
 
@@ -21,10 +24,12 @@ def _size(text: str):
 
 
 def register(sub) -> None:
+    from ganstudio.commands.common import add_batch_args, add_runtime_args
+
     p = sub.add_parser("synth", help="turn semantic label maps into images (SPADE / GauGAN)",
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
-    p.add_argument("labelmaps", nargs="+", metavar="LABELMAP", help="label-map PNGs or folders of them")
-    p.add_argument("-o", "--output", required=True, help="output folder (or a .png file for one input)")
+    p.add_argument("labelmaps", nargs="+", metavar="LABELMAP", help="label-map PNGs, folders or glob patterns")
+    add_batch_args(p, recursive_default=True)
     p.add_argument("--model", "-m", required=True, help="a SPADE checkpoint (e.g. latest_net_G.pth) or a manifest id")
     p.add_argument("--seed", type=int, default=0, help="latent seed (only models with an encoder/VAE use it)")
     p.add_argument("--size", default="native",
@@ -38,75 +43,40 @@ def register(sub) -> None:
     p.add_argument("--palette", help="palette of colour-coded label maps: ade20k, coco_stuff, cityscapes or a JSON")
     p.add_argument("--nearest", action="store_true", help="map colours not in the palette to the nearest label "
                                                           "instead of refusing the file")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    add_runtime_args(p)
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    import logging
     from pathlib import Path
 
-    from tqdm import tqdm  # a dependency (pyproject.toml), as in the other commands
-
-    from ganstudio.core.progress import Cancelled, CancelToken, run_to_completion
+    from ganstudio.commands.common import EXIT_REFUSED, ProgressBar, error, handled, print_report, runtime_kwargs
+    from ganstudio.core.progress import CancelToken, run_to_completion
     from ganstudio.engines.paint import synth
-    from ganstudio.runtime import select_device
 
-    log = logging.getLogger(__name__)
     try:
         size = _size(args.size)
-        device = str(select_device(args.device))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(exc)
     overrides = {"num_upsampling_layers": args.upsampling, "crop_size": args.crop_size,
                  "aspect_ratio": args.aspect_ratio, "label_nc": args.label_nc}
     token = CancelToken()
-    bar = None
-    out = Path(args.output)
-
-    def report(p) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=int(p.total), unit="map", file=sys.stderr)
-        bar.total = int(p.total)
-        bar.n = int(p.done)
-        bar.set_postfix_str(p.message[-60:], refresh=True)
-
-    error = None
-    try:
-        result = run_to_completion(
-            synth(args.labelmaps, out, model=args.model, seed=args.seed, size=size, device=device,
-                  overrides=overrides, palette=args.palette, unknown="nearest" if args.nearest else "error",
-                  cancel=token), report)
-    except KeyboardInterrupt:
-        token.cancel()
-        error = "cancelled"
-    except Cancelled:
-        error = ""
-    except ValueError as exc:  # CheckpointError, LabelMapError, refusals to overwrite an input or the model
-        log.debug("details", exc_info=True)  # the traceback, with -v only
-        error = f"error: {exc}"
-    except OSError as exc:  # no such input, an output folder under a file or on a read-only disk
-        log.debug("details", exc_info=True)
-        if exc.strerror and exc.filename:
-            where = Path(exc.filename)
-            writing = where == out or where in out.parents or out in where.parents
-            error = f"error: cannot {'write' if writing else 'read'} {where}: {exc.strerror}"
+    bar = ProgressBar(unit="map")
+    token.set_listener(bar)  # progress from inside a map's forward (watched SPADE layers)
+    with handled(bar) as outcome:
+        report = run_to_completion(
+            synth(args.labelmaps, args.output, model=args.model, seed=args.seed, size=size, overrides=overrides,
+                  palette=args.palette, unknown="nearest" if args.nearest else "error", recursive=args.recursive,
+                  overwrite=args.overwrite, cancel=token, **runtime_kwargs(args)), bar)
+        bar.close()
+        one_file = len(args.labelmaps) == 1 and Path(args.labelmaps[0]).is_file()
+        if one_file and report.total == 1 and report.failed:
+            # the one map asked for could not be made: that is the whole job, refused (as a bad model is)
+            failure = report.failed[0]
+            print(f"error: {failure['input']}: {failure['reason']}", file=sys.stderr)
+            outcome.code = EXIT_REFUSED
+        elif one_file and report.total == 1 and report.done:
+            print(f"wrote {report.done[0]['output']}")
         else:
-            error = f"error: {exc}"
-    finally:
-        if bar is not None:
-            bar.close()  # before any message: the bar's line must not swallow it
-    if error is not None:
-        if error:
-            print(error, file=sys.stderr)
-        return 130 if error in ("", "cancelled") else 2
-    for path in result:
-        print(path)
-    one_file = len(args.labelmaps) == 1 and Path(args.labelmaps[0]).is_file()
-    if not one_file:
-        print(result.summary())
-    for f in result.failed:
-        print(f"  failed: {f['reason']}", file=sys.stderr)
-    return 1 if result.failed else 0
+            outcome.code = print_report(report)
+    return outcome.code

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,13 @@ from ganstudio.core import palettes
 from ganstudio.core.progress import CancelToken, Progress
 from ganstudio.engines import paint
 from ganstudio.nets import spade
+
+
+def render(*args, **kwargs):
+    """The engine's render in fp32: exact comparisons with the network (precision "auto", the default, picks
+    bf16 on a CPU with AMX units)."""
+    kwargs.setdefault("precision", "fp32")
+    return paint.render(*args, **kwargs)
 
 
 def make_model(tmp_path, *, label_nc=3, dontcare=True, instance=True, ngf=2, crop=64, seed=0, sidecar=True,
@@ -68,22 +76,22 @@ def test_render_equals_network_applied_directly(tmp_path):
     path, net = make_model(tmp_path)
     lm = blobs()
     lm[:4, :4] = 255  # dontcare pixels go to the dontcare channel
-    got = paint.render(lm, None, model=str(path), seed=0)
+    got = render(lm, None, model=str(path), seed=0)
     assert got.shape == (64, 64, 3) and got.dtype == np.uint8
     np.testing.assert_array_equal(got, direct(net, lm))
     # an explicit instance map changes only the edge channel
     inst = np.zeros_like(lm, dtype=np.int64)
     inst[:, 32:] = 7
-    np.testing.assert_array_equal(paint.render(lm, inst, model=str(path)), direct(net, lm, inst))
+    np.testing.assert_array_equal(render(lm, inst, model=str(path)), direct(net, lm, inst))
     assert not np.array_equal(direct(net, lm, inst), direct(net, lm))
 
 
 def test_sizes_native_full_and_more_override(tmp_path):
     path, _ = make_model(tmp_path)
     lm = blobs(100, 70)
-    assert paint.render(lm, model=str(path)).shape == (64, 64, 3)  # native: crop 64
-    assert paint.render(lm, model=str(path), size="full").shape == (96, 64, 3)
-    out = paint.render(lm, model=str(path), overrides={"num_upsampling_layers": "more", "crop_size": 128,
+    assert render(lm, model=str(path)).shape == (64, 64, 3)  # native: crop 64
+    assert render(lm, model=str(path), size="full").shape == (96, 64, 3)
+    out = render(lm, model=str(path), overrides={"num_upsampling_layers": "more", "crop_size": 128,
                                                        "aspect_ratio": 2.0})
     assert out.shape == (64, 128, 3)
 
@@ -105,10 +113,10 @@ def test_dontcare_refused_without_a_slot_and_bad_ids(tmp_path):
     lm = blobs()
     lm[0, 0] = 255
     with pytest.raises(palettes.LabelMapError, match="dontcare"):
-        paint.render(lm, model=str(path))
+        render(lm, model=str(path))
     lm[0, 0] = 9
     with pytest.raises(palettes.LabelMapError, match="out of range"):
-        paint.render(lm, model=str(path))
+        render(lm, model=str(path))
 
 
 # ------------------------------------------------------------------------------------------ palettes
@@ -191,19 +199,48 @@ def test_synth_generator_folder(tmp_path):
     bad = a.copy()
     bad[0, 0] = 77
     Image.fromarray(bad, mode="L").save(src / "c_bad.png")
-    gen = paint.synth([src], tmp_path / "out", model=str(path), cancel=CancelToken())
+    gen = paint.synth([src], tmp_path / "out", model=str(path), precision="fp32", cancel=CancelToken())
     reports = []
     while True:
         try:
             reports.append(next(gen))
         except StopIteration as stop:
-            written = stop.value
+            report = stop.value
             break
     assert all(isinstance(p, Progress) for p in reports)
     assert reports[-1].done == reports[-1].total == 3
-    assert any("skipped c_bad.png" in p.message and "77" in p.message for p in reports)
-    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == ["a.png", "sub/b.png"]
+    written = sorted(Path(d["output"]).relative_to(tmp_path / "out").as_posix() for d in report.done)
+    assert written == ["a.png", "sub/b.png"]
+    assert [Path(f["input"]).name for f in report.failed] == ["c_bad.png"] and "77" in report.failed[0]["reason"]
     np.testing.assert_array_equal(np.array(Image.open(tmp_path / "out" / "sub" / "b.png")), direct(net, b))
+
+
+def test_synth_reports_progress_inside_a_map_and_never_writes_the_model(tmp_path, monkeypatch):
+    """Progress from the watched SPADE layers arrives between the per-file reports (issue 15.3), as a
+    fraction of the file in the batch's units; an output that would land on the model file is refused."""
+    path, _ = make_model(tmp_path)
+    src = tmp_path / "maps"
+    src.mkdir()
+    for i in range(2):
+        Image.fromarray(blobs(seed=i), mode="L").save(src / f"m{i}.png")
+    monkeypatch.setattr(paint, "PROGRESS_EVERY_S", 0.0)  # every layer reports: no dependence on speed
+    tok = CancelToken()
+    inner = []
+    tok.set_listener(inner.append)
+    from ganstudio.core.progress import run_to_completion
+
+    report = run_to_completion(paint.synth([src], tmp_path / "out", model=str(path), cancel=tok))
+    assert len(report.done) == 2
+    assert inner and all(p.total == 2 for p in inner)
+    assert any(0 < p.done < 1 for p in inner) and any(1 < p.done < 2 for p in inner)
+    assert all(a.done <= b.done for a, b in zip(inner, inner[1:]))
+    assert "map 2/2 m1.png" in inner[-1].message
+    # the model file as a planned output (a map named like it, written into the model's folder): refused
+    Image.fromarray(blobs(), mode="L").save(tmp_path / "maps2.png")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="model file itself"):
+        run_to_completion(paint.synth([tmp_path / "maps2.png"], path, model=str(path)))
+    assert path.read_bytes() == before
 
 
 def test_synth_cancel(tmp_path):
@@ -228,12 +265,12 @@ def test_seed_drives_vae_models_only(tmp_path):
     d = paint.describe_model(str(tmp_path / "vae.pth"))
     assert d["use_vae"] and d["native_size"] == (64, 64)
     lm = blobs(n=4)
-    a1 = paint.render(lm, model=str(tmp_path / "vae.pth"), seed=1)
-    assert np.array_equal(a1, paint.render(lm, model=str(tmp_path / "vae.pth"), seed=1))
-    assert not np.array_equal(a1, paint.render(lm, model=str(tmp_path / "vae.pth"), seed=2))
+    a1 = render(lm, model=str(tmp_path / "vae.pth"), seed=1)
+    assert np.array_equal(a1, render(lm, model=str(tmp_path / "vae.pth"), seed=1))
+    assert not np.array_equal(a1, render(lm, model=str(tmp_path / "vae.pth"), seed=2))
     path, _ = make_model(tmp_path)  # the public kind: deterministic, the seed changes nothing
-    np.testing.assert_array_equal(paint.render(blobs(), model=str(path), seed=1),
-                                  paint.render(blobs(), model=str(path), seed=2))
+    np.testing.assert_array_equal(render(blobs(), model=str(path), seed=1),
+                                  render(blobs(), model=str(path), seed=2))
 
 
 def test_live_preview_is_the_network_on_a_nearest_downsampled_map(tmp_path):
@@ -242,13 +279,13 @@ def test_live_preview_is_the_network_on_a_nearest_downsampled_map(tmp_path):
     path, net = make_model(tmp_path)
     lm = blobs()
     lm[:4, :4] = 255
-    got = paint.render(lm, model=str(path), size="fit", scale=0.5)
+    got = render(lm, model=str(path), size="fit", scale=0.5)
     assert got.shape == (32, 32, 3)
     small = lm[1::2, 1::2]
     assert set(np.unique(small)) <= set(np.unique(lm))  # categorical: no blended ids
     np.testing.assert_array_equal(got, direct(net, small))
     # full resolution ("fit", scale 1) of a native-size map is the native render, the CLI's size
-    np.testing.assert_array_equal(paint.render(lm, model=str(path), size="fit"), direct(net, lm))
+    np.testing.assert_array_equal(render(lm, model=str(path), size="fit"), direct(net, lm))
 
 
 def test_render_sizes_fit_and_scale(tmp_path):
@@ -262,16 +299,17 @@ def test_render_sizes_fit_and_scale(tmp_path):
     assert paint.render_size((40, 40), info, "fit") == (32, 32)  # never upscaled past the map
     assert paint.render_size((20, 20), info, "fit", 0.5) == (32, 32)  # at least one multiple (32)
     assert paint.render_size((100, 70), info, "full") == (96, 64)
-    assert paint.render(blobs(64, 128), model=str(path), size="fit", scale=0.5).shape == (32, 32, 3)
+    assert render(blobs(64, 128), model=str(path), size="fit", scale=0.5).shape == (32, 32, 3)
 
 
-def test_render_cancel_stops_between_blocks_and_removes_its_hooks(tmp_path):
+def test_render_cancel_stops_within_a_block_and_hooks_are_installed_once(tmp_path):
     from ganstudio.checkpoints.cache import get_model
     from ganstudio.core.progress import Cancelled
 
     path, _ = make_model(tmp_path)
-    paint.render(blobs(), model=str(path))  # cached module
+    render(blobs(), model=str(path))  # cached module
     net, _ = get_model(str(path), device="cpu", family="spade")
+    hooks = sum(len(m._forward_pre_hooks) for m in net.modules())
     tok = CancelToken()
     ran = []
 
@@ -283,10 +321,62 @@ def test_render_cancel_stops_between_blocks_and_removes_its_hooks(tmp_path):
     h2 = net.head_0.conv_0.register_forward_hook(lambda *_: ran.append("head_0.conv_0"))
     try:
         with pytest.raises(Cancelled):
-            paint.render(blobs(), model=str(path), cancel=tok)
+            render(blobs(), model=str(path), cancel=tok)
     finally:
         h1.remove()
         h2.remove()
     assert ran == ["head_0.norm_0"]  # cancelled inside the first block: its next layer never ran
-    assert all(not m._forward_pre_hooks for m in net.modules())
-    paint.render(blobs(), model=str(path), cancel=CancelToken())  # the module still renders
+    render(blobs(), model=str(path), cancel=CancelToken())  # the module still renders
+    # the watch hooks are the shared module's, installed once: before, every render added and removed its own
+    # hooks on the shared module, so a render in another thread ran this job's cancel checks
+    assert hooks > 0 and sum(len(m._forward_pre_hooks) for m in net.modules()) == hooks
+
+
+def test_render_reports_the_fraction_of_the_forward(tmp_path, monkeypatch):
+    path, _ = make_model(tmp_path)
+    monkeypatch.setattr(paint, "PROGRESS_EVERY_S", 0.0)
+    tok = CancelToken()
+    seen = []
+    tok.set_listener(seen.append)
+    render(blobs(), model=str(path), cancel=tok)
+    fractions = [p.done / p.total for p in seen]
+    assert len(fractions) > 10 and all(0 < f < 1 for f in fractions)
+    assert fractions == sorted(fractions) and fractions[-1] > 0.9
+    got = []
+    render(blobs(), model=str(path), cancel=CancelToken(), progress=got.append)  # a caller's own callback
+    assert got == fractions
+
+
+def test_render_never_changes_the_shared_module(tmp_path):
+    """The cache hands out shared read-only modules: an override of the upsampling mode and the NHWC layout
+    must not change the cached module (before: set_upsampling and .to(channels_last) changed it in place)."""
+    from ganstudio.checkpoints.cache import get_model
+
+    path, net0 = make_model(tmp_path)
+    render(blobs(), model=str(path))
+    net, _ = get_model(str(path), device="cpu", family="spade")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    hparams = (net.num_upsampling_layers, net.crop_size, net.aspect_ratio)
+    out = render(blobs(100, 70), model=str(path), overrides={"num_upsampling_layers": "more", "crop_size": 128,
+                                                             "aspect_ratio": 2.0})
+    assert out.shape == (64, 128, 3)
+    assert (net.num_upsampling_layers, net.crop_size, net.aspect_ratio) == hparams
+    assert all(p.is_contiguous() for p in net.parameters())  # still NCHW: never converted in place
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    np.testing.assert_array_equal(render(blobs(), model=str(path)), direct(net0, blobs()))
+
+
+def test_device_and_precision_reach_the_runtime(tmp_path, monkeypatch):
+    import ganstudio.runtime as runtime
+
+    path, _ = make_model(tmp_path)
+    asked = []
+
+    def spy(device="auto", precision="auto", strict=False):
+        asked.append((str(device), precision))
+        return runtime.resolve_runtime("cpu", "fp32")
+
+    monkeypatch.setattr(paint, "resolve_runtime", spy)
+    paint.render(blobs(), model=str(path))
+    paint.render(blobs(), model=str(path), device="cuda:0", precision="bf16")
+    assert asked[0] == ("auto", "auto") and ("cuda:0", "bf16") in asked

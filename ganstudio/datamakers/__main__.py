@@ -79,8 +79,9 @@ def preview(kind: str, out: Path, seed: int = 0, sources=("skimage",), cache_dir
             tiles += [pal.colorize(lab), photo]
         sheet = contact_sheet(tiles, 4)
     else:
-        from ganstudio.datamakers.paintings import _painting_job, photo_pool, split_pool
         import tempfile
+
+        from ganstudio.datamakers.paintings import _painting_job, photo_pool, split_pool
 
         a, b = split_pool(photo_pool(tuple(sources), cache_dir), seed)
         from ganstudio.core.imageio import read_image

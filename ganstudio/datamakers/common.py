@@ -17,9 +17,9 @@ import shutil
 import subprocess
 import tempfile
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -62,7 +62,7 @@ def value_noise(rng: np.random.Generator, h: int, w: int, cells: float, octaves:
         cell = max(min(h, w) / c, 1.0)
         gh, gw = int(np.ceil(h / cell)) + 3, int(np.ceil(w / cell)) + 3
         grid = rng.uniform(-1.0, 1.0, (gh, gw)).astype(np.float32)
-        big = cv2.resize(grid, (int(round(gw * cell)), int(round(gh * cell))), interpolation=cv2.INTER_CUBIC)
+        big = cv2.resize(grid, (round(float(gw * cell)), round(float(gh * cell))), interpolation=cv2.INTER_CUBIC)
         o = int(cell)
         out += amp * big[o:o + h, o:o + w]
         total += amp
@@ -152,7 +152,7 @@ def skimage_data_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise DataMakerError("scikit-image is not installed; its sample photos and CC0 textures are the data "
                              "source here (pip install scikit-image)")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
     if not folder.is_dir():
         raise DataMakerError(f"scikit-image has no data folder at {folder}")
     return folder
@@ -321,7 +321,8 @@ def fetch_deb(package: str, cache_dir: Path | str | None = None) -> Path:
                 raise DataMakerError(f"cannot fetch {package}: apt-get is not installed; put {package}_*.deb "
                                      f"into {cache} by hand")
             try:
-                r = subprocess.run([apt, "download", package], cwd=tmp, capture_output=True, text=True, timeout=900)
+                r = subprocess.run([apt, "download", package], cwd=tmp, capture_output=True, text=True,
+                                   timeout=900, check=False)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise DataMakerError(f"apt-get download {package} failed: {exc}") from exc
             debs = sorted(Path(tmp).glob(f"{package}_*.deb"))

@@ -27,8 +27,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ganstudio.datamakers.common import (as_rng, check_meta, downscale, file_name, merge_jsonl, rng_for,
-                                         run_items, sample1d, smoothstep, to_uint8, value_noise, write_png)
+from ganstudio.datamakers.common import (
+    as_rng,
+    check_meta,
+    downscale,
+    file_name,
+    merge_jsonl,
+    rng_for,
+    run_items,
+    sample1d,
+    smoothstep,
+    to_uint8,
+    value_noise,
+    write_png,
+)
 
 VERSION = 1
 MAX_YAW_DEG = 38.0
@@ -70,7 +82,7 @@ def sample_face_params(rng: np.random.Generator) -> dict:
 
     Each attribute is drawn independently except two age cues: grey hair and baldness get likelier
     with ``age`` (as in real faces)."""
-    u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
+    u = lambda lo, hi: float(rng.uniform(lo, hi))
     p: dict = {}
     p["age"] = u(0, 1)
     p["face_width"] = u(0.88, 1.12)
@@ -257,7 +269,7 @@ class _Canvas:
         if thickness <= 0:
             cv2.fillPoly(m, ipts, 255, cv2.LINE_AA, shift=4)
         else:
-            cv2.polylines(m, ipts, closed, 255, max(1, int(round(thickness))), cv2.LINE_AA, shift=4)
+            cv2.polylines(m, ipts, closed, 255, max(1, round(float(thickness))), cv2.LINE_AA, shift=4)
         return m.astype(np.float32) * (1.0 / 255.0), (x0, y0, x1, y1)
 
     def put(self, alpha, roi, color, opacity=1.0):
@@ -313,7 +325,7 @@ def _noise(bank, k, rng, y0, y1, x0, x1):
 # ------------------------------------------------------------------------------------------- render
 def render_face_params(p: dict, size: int = 128, ss: float = 2.0) -> np.ndarray:
     """Render the portrait of parameters ``p`` -> (size, size, 3) uint8 RGB (drawn at ``ss`` x size)."""
-    R = int(round(size * ss))
+    R = round(float(size * ss))
     H = _Head(p, R)
     # one random stream per part, so that switching one attribute never changes another part's texture
     def rng(part):
@@ -430,7 +442,7 @@ def _clothing(cv, p, H, skin, lit):
 
 
 def _neck(cv, p, H, skin, lit):
-    R, a, b = H.R, H.a, H.b
+    a, b = H.a, H.b
     cxn = H.cx + 0.12 * a * H.sphi
     nw = 0.46 * a
     ytop, ybot = H.cy + 0.35 * b, H.cy + 1.45 * b
@@ -467,7 +479,7 @@ def _head_skin(cv, p, H, skin, lit, Hv, bank, rng):
     df = 0.8 * w
     db = np.where(v < 0.25, 1.2 * w, 1.2 * w * (1 - smoothstep(0.25, 0.75, v)) + 0.8 * w * smoothstep(0.25, 0.75, v))
     db = np.maximum(db, df)
-    alpha, u, zn, nx, nz, front = _surface(xr, w, df, db, H.phi)
+    alpha, u, _zn, nx, nz, front = _surface(xr, w, df, db, H.phi)
     # vertical tilt of the normal: the top of the skull and under the chin face away
     ny = np.clip(0.85 * np.sign(v) * np.abs(v) ** 2.6, -0.95, 0.95).astype(np.float32)  # (H, 1)
     k = np.sqrt(1 - ny * ny)
@@ -517,20 +529,19 @@ def _ears(cv, p, H, skin, lit):
 
 
 def _features(cv, p, H, skin, hair, lit, uv, roi, front_alpha, bank, rng):
-    R, a, b = H.R, H.a, H.b
+    a, b = H.a, H.b
     x0, y0, x1, y1 = roi
     dark = np.zeros((y1 - y0, x1 - x0), np.float32)     # darkening strokes (blurred), head ROI
     light = np.zeros_like(dark)
     org = np.array([x0, y0], np.float32)
-    px = lambda u, v, dz=0.0: H.proj(u, v, dz)  # noqa: E731
-    th = lambda f: max(1, int(round(f * a)))    # noqa: E731
+    px = lambda u, v, dz=0.0: H.proj(u, v, dz)
     age = p["age"]
     wr = float(smoothstep(0.3, 1.0, age))
     smile = p["smile"]
 
     def dstroke(layer, pts, val, thick):
         pts16 = np.round((np.asarray(pts, np.float32) - org) * 16).astype(np.int32)
-        cv2.polylines(layer, [pts16], False, float(val), max(1, int(round(thick))), cv2.LINE_AA, shift=4)
+        cv2.polylines(layer, [pts16], False, float(val), max(1, round(float(thick))), cv2.LINE_AA, shift=4)
 
     def dfill(layer, pts, val):
         pts16 = np.round((np.asarray(pts, np.float32) - org) * 16).astype(np.int32)
@@ -701,7 +712,7 @@ def _mouth(cv, p, H, skin, vm, mw, lift):
         lo_t = line
     up_t = up_b - tu * (1 - s ** 2) ** 0.6 * bow
     lo_b = lo_t + tl * (1 - s ** 2) ** 0.8
-    P = lambda vv: H.proj(u, vv, dz)  # noqa: E731
+    P = lambda vv: H.proj(u, vv, dz)
     if p["mouth_open"]:
         cav = np.vstack([P(up_b), P(lo_t)[::-1]])
         m, roi = cv.mask([cav], margin=2)
@@ -752,7 +763,7 @@ def _beard(cv, p, H, hair, lit, bank, rng):
     # the beard volume: the jaw stretched down by ext and widened a little
     vv = np.clip(v / (1 + ext), -1, 1)
     w = H.w(np.where(v < 0, v, vv)) * (1.0 + 0.06 * L)
-    alpha, u, zn, nx, nz, front = _surface(xr, w, 0.85 * w, 0.85 * w, H.phi)
+    alpha, u, _zn, nx, nz, front = _surface(xr, w, 0.85 * w, 0.85 * w, H.phi)
     alpha = alpha * front
     au = np.abs(u)
     top = np.clip(0.12 + (0.95 - au) * 1.05, 0.12, 0.58)

@@ -21,8 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from ganstudio.core.files import write_text_atomic
-from ganstudio.datamakers.common import (DataMakerError, check_meta, fetch_deb, file_name, merge_jsonl, run_items,
-                                         write_png)
+from ganstudio.datamakers.common import (
+    DataMakerError,
+    check_meta,
+    fetch_deb,
+    file_name,
+    merge_jsonl,
+    run_items,
+    write_png,
+)
 
 VERSION = 1
 PACKAGE = "dataset-fashion-mnist"

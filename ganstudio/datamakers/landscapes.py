@@ -29,9 +29,20 @@ import cv2
 import numpy as np
 
 from ganstudio.core.files import write_text_atomic
-from ganstudio.datamakers.common import (SKIMAGE_TEXTURES, as_rng, check_meta, file_name, merge_jsonl,
-                                         rng_for, run_items, skimage_texture, smoothstep, to_uint8,
-                                         value_noise, write_png)
+from ganstudio.datamakers.common import (
+    SKIMAGE_TEXTURES,
+    as_rng,
+    check_meta,
+    file_name,
+    merge_jsonl,
+    rng_for,
+    run_items,
+    skimage_texture,
+    smoothstep,
+    to_uint8,
+    value_noise,
+    write_png,
+)
 
 VERSION = 1
 CLASS_NAMES = ("sky", "mountain", "hill", "rock", "water", "sea", "river", "sand", "grass", "field", "tree",
@@ -61,7 +72,7 @@ def fbm1d(rng, n: int, cells: float, octaves: int = 4, persistence: float = 0.5)
     out = np.zeros(n)
     amp, tot, c = 1.0, 0.0, float(cells)
     for _ in range(octaves):
-        k = int(math.ceil(c)) + 2
+        k = math.ceil(c) + 2
         pts = rng.uniform(-1, 1, k)
         xp = np.linspace(0, n * k / max(c, 1e-6), k)
         # smooth (cosine) interpolation between the random values
@@ -180,7 +191,7 @@ class _Scene:
 
 
 def _sample_scene(rng) -> dict:
-    u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
+    u = lambda lo, hi: float(rng.uniform(lo, hi))
     arch = ARCHETYPES[int(rng.choice(len(ARCHETYPES), p=[0.2, 0.16, 0.16, 0.1, 0.14, 0.12, 0.12]))]
     tod = ("day", "hazy", "sunset", "overcast")[int(rng.choice(4, p=[0.5, 0.18, 0.17, 0.15]))]
     season = ("summer", "spring", "autumn", "dry")[int(rng.choice(4, p=[0.45, 0.2, 0.2, 0.15]))]
@@ -305,9 +316,8 @@ def _mountains(scn, sc, y_h, haze_col, lx, far=0.5):
     prof = (prof - prof.min()) / max(float(np.ptp(prof)), 1e-6)
     prof = prof ** rng.uniform(1.1, 1.6) * rng.uniform(0.7, 1.0) + rng.uniform(0.0, 0.2)
     ridge = base - S * 0.02 - amp * prof
-    yy, xx = scn.yy, scn.xx
+    yy = scn.yy
     cov = np.clip(yy - ridge[None, :] + 0.5, 0, 1) * (yy < base + 6)
-    cov = np.where(yy < y_h, cov, cov * 1.0)
     # relief: a noise field whose x-slope gives light and shadow sides
     rel = value_noise(rng, S, S, 6.0, octaves=5)
     gull = cv2.resize(value_noise(rng, S // 4, S, 24.0, octaves=2), (S, S), interpolation=cv2.INTER_LINEAR)
@@ -695,7 +705,7 @@ def _flowers(scn, sc, y_h):
         cols = palette[rng.integers(0, len(palette), 2)]
         ci = rng.integers(0, 2, k)
         for (xx, yy, c) in zip(px, py, ci):
-            rad = max(1, int(round(0.5 + 2.2 * (yy - y_h) / (S - y_h))))
+            rad = max(1, round(float(0.5 + 2.2 * (yy - y_h) / (S - y_h))))
             cv2.circle(dots, (int(xx), int(yy)), rad, tuple(float(v) for v in cols[c]), -1, cv2.LINE_AA)
             cv2.circle(dm, (int(xx), int(yy)), rad, 1.0, -1, cv2.LINE_AA)
         col = col + dm[:, :, None] * 0.9 * (dots / np.maximum(dm[:, :, None], 1e-3) - col)

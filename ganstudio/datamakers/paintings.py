@@ -25,9 +25,22 @@ import cv2
 import numpy as np
 
 from ganstudio.core.files import write_text_atomic
-from ganstudio.datamakers.common import (SKIMAGE_PHOTOS, DataMakerError, SourcePhoto, as_rng, check_meta,
-                                         fetch_deb, file_name, merge_jsonl, read_rgb, rng_for, run_items,
-                                         skimage_data_dir, value_noise, write_png)
+from ganstudio.datamakers.common import (
+    SKIMAGE_PHOTOS,
+    DataMakerError,
+    SourcePhoto,
+    as_rng,
+    check_meta,
+    fetch_deb,
+    file_name,
+    merge_jsonl,
+    read_rgb,
+    rng_for,
+    run_items,
+    skimage_data_dir,
+    value_noise,
+    write_png,
+)
 
 VERSION = 1
 STYLES = ("oil", "watercolor")
@@ -47,7 +60,7 @@ SOURCES = ("skimage", "mate", "plasma")
 _MAX_SIDE = 1600  # photos are kept at most this large in memory
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(path: str) -> np.ndarray:
     img = read_rgb(path)
     h, w = img.shape[:2]
@@ -114,7 +127,7 @@ def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator, max_zoom
     short = min(h, w)
     lo = min(size, short)
     hi = max(lo, min(short, int(size * max_zoom)))
-    side = int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+    side = round(float(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
     y = int(rng.integers(0, h - side + 1))
     x = int(rng.integers(0, w - side + 1))
     flip = bool(rng.random() < 0.5)
@@ -171,12 +184,12 @@ def paint_filter(img: np.ndarray, rng_or_seed=0, style: str = "oil") -> tuple[np
     x = img.astype(np.float32) / 255.0
     prm: dict = {"style": style}
     if style == "oil":
-        r = max(3, int(round(rng.uniform(4, 7) * scale)))
+        r = max(3, round(float(rng.uniform(4, 7) * scale)))
         prm.update(radius=r, q=8.0)
         y = kuwahara(x, r, 8.0)
         y = kuwahara(y, max(2, r // 2), 8.0)
     else:
-        r = max(3, int(round(rng.uniform(3, 5) * scale)))
+        r = max(3, round(float(rng.uniform(3, 5) * scale)))
         prm.update(radius=r, q=6.0)
         y = kuwahara(x, r, 6.0)
     # soft quantisation of lightness (flat paint patches), saturation lift

@@ -14,7 +14,8 @@ SIZE = 64  # small and fast; the geometry is resolution independent
 
 def _params(i=3, **over):
     p = faces.sample_face_params(rng_for(7, i, "faces"))
-    base = dict(glasses=0, beard=0, bald=0, hair_length="short", bangs=0, yaw=0.0, smile=0.3, mouth_open=0)
+    base = {"glasses": 0, "beard": 0, "bald": 0, "hair_length": "short", "bangs": 0, "yaw": 0.0, "smile": 0.3,
+            "mouth_open": 0}
     p.update(base)
     p.update(over)
     return p

@@ -67,7 +67,7 @@ def test_photo_colours_follow_the_labels(scenes):
 def test_water_reflects_the_sky_and_is_darker_than_it():
     ids = landscapes.landscape_classes()
     for i in range(40):
-        label, photo, sc = landscapes.render_landscape(rng_for(0, i, "landscapes"), SIZE)
+        label, photo, _ = landscapes.render_landscape(rng_for(0, i, "landscapes"), SIZE)
         water = np.isin(label, [ids["sea"], ids["water"], ids["river"]])
         if water.sum() > 200:
             ph = photo.astype(float)

@@ -13,7 +13,7 @@ from ganstudio.datamakers.common import rng_for
 
 @pytest.fixture(scope="module")
 def crop():
-    pool = dict((p.name, f) for p, f in paintings.photo_pool(("skimage",)))
+    pool = {p.name: f for p, f in paintings.photo_pool(("skimage",))}
     img = paintings._load(pool["skimage:chelsea"])  # the cat: fur texture and strong edges
     return np.ascontiguousarray(img[20:276, 60:316])
 

@@ -193,9 +193,6 @@ class _Head:
         lo = np.maximum(1.0 - vp ** self.p_jaw, 0.0) ** (1 / self.p_jaw) * (1.0 - self.taper * vp * vp)
         return self.a * np.where(v < 0, up, lo)
 
-    def d_front(self, v):
-        return 0.8 * self.w(v)
-
     def proj(self, u, v, dz=0.0):
         """Surface point (u across -1..1, v down, dz = extra depth in units of a) -> (N, 2) pixels."""
         u = np.asarray(u, np.float32)
@@ -351,8 +348,8 @@ def render_face_params(p: dict, size: int = 128, ss: float = 2.0) -> np.ndarray:
     if not p["bald"] and p["hair_length"] in ("medium", "long"):
         _back_hair(cv, p, H, hair, rng("back-hair"), bank)
     _neck(cv, p, H, skin, lit)
-    front_alpha, roi, uv = _head_skin(cv, p, H, skin, lit, Hv, bank, rng("skin"))
-    _features(cv, p, H, skin, hair, lit, uv, roi, front_alpha, bank, rng("beard"))
+    front_alpha, roi = _head_skin(cv, p, H, skin, lit, Hv, bank, rng("skin"))
+    _features(cv, p, H, skin, hair, lit, roi, front_alpha, bank, rng("beard"))
     if p["glasses"]:
         _glasses_arms(cv, p, H)
     _hair_shell(cv, p, H, hair, lit, Hv, bank, rng("hair"))
@@ -466,7 +463,7 @@ def _skin_lut(skin):
 
 
 def _head_skin(cv, p, H, skin, lit, Hv, bank, rng):
-    """Skull and face skin with shading; ears in between. Returns the face-front alpha, ROI and (u, v)."""
+    """Skull and face skin with shading; ears in between. Returns the face-front alpha and its ROI."""
     R, a, b = H.R, H.a, H.b
     y0 = int(max(0, H.cy - 1.02 * b))
     y1 = int(min(R, H.cy + 1.03 * b + 2))
@@ -504,7 +501,7 @@ def _head_skin(cv, p, H, skin, lit, Hv, bank, rng):
         _ears(cv, p, H, skin, lit)
     front_alpha = alpha * front
     cv.put(front_alpha, roi, col)
-    return front_alpha, roi, (u, np.broadcast_to(v, u.shape))
+    return front_alpha, roi
 
 
 def _ears(cv, p, H, skin, lit):
@@ -528,7 +525,7 @@ def _ears(cv, p, H, skin, lit):
         cv.stroke(inner[: 14], skin * shade * 0.55, max(1, a * 0.035), 0.5)
 
 
-def _features(cv, p, H, skin, hair, lit, uv, roi, front_alpha, bank, rng):
+def _features(cv, p, H, skin, hair, lit, roi, front_alpha, bank, rng):
     a, b = H.a, H.b
     x0, y0, x1, y1 = roi
     dark = np.zeros((y1 - y0, x1 - x0), np.float32)     # darkening strokes (blurred), head ROI
@@ -617,7 +614,6 @@ def _features(cv, p, H, skin, hair, lit, uv, roi, front_alpha, bank, rng):
 
 
 def _brow(cv, p, H, s, ue, ve, hair):
-    a = H.a
     t = np.linspace(0, 1, 10)
     u = s * (ue - 0.17 + 0.42 * t)
     arch = 0.025 + 0.04 * p["brow_arch"]
@@ -625,11 +621,8 @@ def _brow(cv, p, H, s, ue, ve, hair):
     thick = p["brow_thickness"] * (0.034 * (1 - t) ** 0.7 + 0.01) * (1 - 0.2 * p["age"])
     up = H.proj(u, vb - thick * 0.5, 0.04)
     lo = H.proj(u, vb + thick * 0.5, 0.04)
-    col = hair * 0.7 if p["hair_color"] not in ("grey", "blond") else hair * 0.65
-    if p["hair_color"] == "blond":
-        col = hair * 0.6
+    col = hair * {"blond": 0.6, "grey": 0.65}.get(p["hair_color"], 0.7)
     cv.fill([np.vstack([up, lo[::-1]])], col, 0.9)
-    del a
 
 
 def _eye(cv, p, H, s, ue, ve):
@@ -660,8 +653,6 @@ def _eye(cv, p, H, s, ue, ve):
     rx = max(1.0, abs(ie[0] - ic[0]))
     ry = 0.1 * b * p["eye_size"]
     ecol = np.array(_EYE_RGB[p["eye_color"]], np.float32)
-    sc = _Canvas(sub)
-    sc.R = max(sub.shape)
 
     def local(pts):
         return pts - (x0, y0)

@@ -120,13 +120,14 @@ def split_pool(pool, seed: int):
     return sorted(a, key=lambda t: t[0].name), sorted(b, key=lambda t: t[0].name)
 
 
-def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator, max_zoom: float = 3.0):
-    """A square crop at a random scale (its side 1..max_zoom x ``size`` source pixels, within the photo),
-    random position, random horizontal flip, area-resized to ``size`` -> (crop, info)."""
+def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator, max_zoom: float | None = None):
+    """A square crop at a random scale (its side log-uniform from ``size`` to the photo's short side, or
+    to ``max_zoom`` x ``size``), random position, random horizontal flip, area-resized to ``size``
+    -> (crop, info)."""
     h, w = photo.shape[:2]
     short = min(h, w)
     lo = min(size, short)
-    hi = max(lo, min(short, int(size * max_zoom)))
+    hi = max(lo, short if max_zoom is None else min(short, int(size * max_zoom)))
     side = round(float(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
     y = int(rng.integers(0, h - side + 1))
     x = int(rng.integers(0, w - side + 1))

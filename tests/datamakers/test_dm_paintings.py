@@ -70,7 +70,8 @@ def test_random_crop_scale_and_flip():
         c, info = paintings.random_crop(img, 64, rng_for(0, i))
         assert c.shape == (64, 64, 3)
         x, y, w, h = info["box"]
-        assert w == h and 64 <= w <= 192 and x + w <= 400 and y + h <= 300
+        assert w == h and 64 <= w <= 300 and x + w <= 400 and y + h <= 300
+        assert paintings.random_crop(img, 64, rng_for(0, i), max_zoom=2)[1]["box"][2] <= 128
 
 
 def test_make_paintings_writes_both_domains_and_sources(tmp_path):

@@ -159,15 +159,54 @@ def _sector_kernels(radius: int, n: int = 8) -> list[np.ndarray]:
     return ks
 
 
+def _fast_len(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n (fast FFT length)."""
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _sector_moments(x: np.ndarray, radius: int, sectors: int):
+    """(mean, mean of squares) of ``x`` (H, W, 3) under each sector kernel: direct filtering for small
+    kernels, batched FFTs for large ones (the sector kernels are not separable). The FFT path convolves
+    (the kernel flipped, i.e. the opposite sector), which the sum over all sectors does not notice."""
+    kernels = _sector_kernels(int(radius), sectors)
+    x2 = x * x
+    if radius <= 3:
+        for k in kernels:
+            yield (cv2.filter2D(x, -1, k, borderType=cv2.BORDER_REFLECT),
+                   cv2.filter2D(x2, -1, k, borderType=cv2.BORDER_REFLECT))
+        return
+    r = int(radius)
+    h, w = x.shape[:2]
+    pad = cv2.copyMakeBorder(np.concatenate([x, x2], 2), r, r, r, r, cv2.BORDER_REFLECT)
+    H, W = _fast_len(pad.shape[0]), _fast_len(pad.shape[1])  # zero tail: never reaches the kept window
+    pad = cv2.copyMakeBorder(pad, 0, H - pad.shape[0], 0, W - pad.shape[1], cv2.BORDER_CONSTANT, value=0)
+    spectra = [cv2.dft(np.ascontiguousarray(pad[:, :, c]), flags=cv2.DFT_COMPLEX_OUTPUT) for c in range(6)]
+    for k in kernels:
+        kp = np.zeros((H, W), np.float32)
+        kp[:k.shape[0], :k.shape[1]] = k
+        kf = cv2.dft(kp, flags=cv2.DFT_COMPLEX_OUTPUT)
+        out = np.stack([cv2.idft(cv2.mulSpectrums(f, kf, 0), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+                        [2 * r:2 * r + h, 2 * r:2 * r + w] for f in spectra], -1)
+        yield out[:, :, :3], out[:, :, 3:]
+
+
 def kuwahara(img: np.ndarray, radius: int = 5, q: float = 8.0, sectors: int = 8) -> np.ndarray:
     """Generalised (Papari) Kuwahara filter of a float32 RGB image in [0, 1]."""
     x = img.astype(np.float32)
-    x2 = x * x
     num = np.zeros_like(x)
     den = np.zeros(x.shape[:2], np.float32)
-    for k in _sector_kernels(int(radius), sectors):
-        m = cv2.filter2D(x, -1, k, borderType=cv2.BORDER_REFLECT)
-        s = cv2.filter2D(x2, -1, k, borderType=cv2.BORDER_REFLECT)
+    for m, s in _sector_moments(x, int(radius), sectors):
         std = np.sqrt(np.maximum(s - m * m, 0).sum(-1)) * (255.0 / 2.0)  # in units of 2 grey levels
         a = 1.0 / (1.0 + std ** q)
         num += m * a[:, :, None]

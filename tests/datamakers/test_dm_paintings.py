@@ -87,3 +87,13 @@ def test_make_paintings_writes_both_domains_and_sources(tmp_path):
         dom = rec["file"].split("/")[0][-1]
         assert doms[rec["source"]] == dom  # every crop comes from a photo of its own domain
         assert ("filter" in rec) == (dom == "B")
+
+
+def test_fft_sector_moments_match_direct_filtering():
+    x = np.random.default_rng(2).random((40, 52, 3)).astype(np.float32)
+    kernels = paintings._sector_kernels(5, 8)
+    for (m, s), k in zip(paintings._sector_moments(x, 5, 8), kernels):
+        flipped = np.ascontiguousarray(k[::-1, ::-1])  # the FFT path convolves
+        assert np.allclose(m, cv2.filter2D(x, -1, flipped, borderType=cv2.BORDER_REFLECT), atol=1e-5)
+        assert np.allclose(s, cv2.filter2D(x * x, -1, flipped, borderType=cv2.BORDER_REFLECT), atol=1e-5)
+    assert paintings._fast_len(268) == 270 and paintings._fast_len(512) == 512

@@ -116,6 +116,7 @@ class SourcePhoto:
     license: str
     credit: str
     kind: str = "photo"  # "photo" or "texture"
+    package: str = ""    # the Debian .deb it came from, if any
 
 
 # Licences as stated in each skimage.data function's docstring (scikit-image 0.26), read one by one.

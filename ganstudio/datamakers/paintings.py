@@ -70,6 +70,11 @@ def _load(path: str) -> np.ndarray:
     return img
 
 
+def _deb_name(root: Path) -> str:
+    marker = root / ".unpacked"
+    return marker.read_text(encoding="utf-8").strip() if marker.exists() else ""
+
+
 def photo_pool(sources=("skimage",), cache_dir=None) -> list[tuple[SourcePhoto, str]]:
     """[(SourcePhoto, file path)] of the chosen sources ("skimage", "mate", "plasma"), sorted by name.
 
@@ -81,13 +86,15 @@ def photo_pool(sources=("skimage",), cache_dir=None) -> list[tuple[SourcePhoto, 
             out += [(p, str(d / p.path)) for p in SKIMAGE_PHOTOS.values()]
         elif src == "mate":
             root = fetch_deb("mate-backgrounds", cache_dir)
+            deb = _deb_name(root)
             for name, credit in MATE_PHOTOS.items():
                 f = root / _MATE / f"{name}.jpg"
                 if f.exists():
                     out.append((SourcePhoto(f"mate:{name}", f"{_MATE}{name}.jpg", "mate-backgrounds (Debian)",
-                                            "GPL-2+", credit), str(f)))
+                                            "GPL-2+", credit, package=deb), str(f)))
         elif src == "plasma":
             root = fetch_deb("plasma-workspace-wallpapers", cache_dir)
+            deb = _deb_name(root)
             for name in PLASMA_PHOTOS:
                 imgs = sorted((root / "usr/share/wallpapers" / name / "contents/images").glob("*"),
                               key=lambda f: (-f.stat().st_size, f.name))
@@ -95,7 +102,7 @@ def photo_pool(sources=("skimage",), cache_dir=None) -> list[tuple[SourcePhoto, 
                 if imgs:
                     rel = imgs[0].relative_to(root).as_posix()
                     out.append((SourcePhoto(f"plasma:{name}", rel, "plasma-workspace-wallpapers (Debian)", "GPL-2+",
-                                            "KDE Visual Design Group"), str(imgs[0])))
+                                            "KDE Visual Design Group", package=deb), str(imgs[0])))
         else:
             raise DataMakerError(f"unknown photo source {src!r}; use {', '.join(SOURCES)}")
     if len(out) < 2:
@@ -279,7 +286,7 @@ def _painting_job(i: int, out_dir: str, split: str, seed: int, size: int, pool: 
     name, fpath = pool[k]
     photo = _load(fpath)
     crop, info = random_crop(photo, size, rng)
-    rec = {"file": f"{split}/{path.name}", "source": name, **info}
+    rec = {"file": f"{split}/{path.name}", "source": name, **info, "photo_size": [photo.shape[1], photo.shape[0]]}
     st = style if style != "mix" else ("oil" if rng.random() < 0.6 else "watercolor")
     if split.endswith("B"):
         crop, prm = paint_filter(crop, rng_for(seed, i, f"paintings-filter-{split}"), st)
@@ -307,7 +314,9 @@ def make_paintings(out_dir, count: int, size: int = 256, seed: int = 0, start: i
         "filter": "generalised Kuwahara (8 sectors) + soft lightness quantisation + edge darkening + canvas/paper "
                   "texture (ganstudio.datamakers.paintings.paint_filter)",
         "photos": [{"name": p.name, "file": p.path, "origin": p.origin, "license": p.license, "credit": p.credit,
-                    "domain": dom} for dom, half in (("A", a), ("B", b)) for p, _ in half],
+                    "domain": dom, **({"package": p.package} if p.package else {})}
+                   for dom, half in (("A", a), ("B", b)) for p, _ in half],
+        "crop_boxes": "x, y, side in the photo scaled to at most 1600 px on its long side (photo_size)",
     }
     write_text_atomic(out / "sources.json", json.dumps(doc, indent=2) + "\n")
     n_test = max(1, count // 10) if test_count is None else int(test_count)

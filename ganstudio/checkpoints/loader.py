@@ -1,9 +1,13 @@
 """Load any supported checkpoint: read safely, unwrap containers, detect the family, build, load strictly.
 
-Pipeline (DESIGN.md "Models"): safe read (``checkpoint_io.read_checkpoint``) -> unwrap containers
+Pipeline (DESIGN.md "Models"): safe read (``reader.read_checkpoint``) -> unwrap containers
 (params_ema / params / g_ema / state_dict) -> strip ``module.`` -> ask each network family whether it
-recognises the keys and shapes (``detect``) -> let it rename foreign namings / drop stale keys
-(``prepare_state_dict``) -> ``build(**hparams)`` -> ``load_state_dict(strict=True)`` -> ``eval()``.
+recognises the keys and shapes (``detect``) -> check the claimed hyperparameters against the family's bounds
+(``nets.limits``) -> let it rename foreign namings / drop stale keys (``prepare_state_dict``) -> build the
+network on the ``meta`` device (shapes only, no memory) and compare it with the file: its parameter count
+against the bytes the file holds, then every key and shape -> only then ``build(**hparams)`` for real ->
+``load_state_dict(strict=True)`` -> ``eval()``. A small file that describes a huge network is refused with
+one line naming the claim before anything large is allocated.
 
 Every family module in ``FAMILY_MODULES`` exposes:
     FAMILY: str                                   e.g. "rrdbnet"
@@ -14,6 +18,7 @@ Every family module in ``FAMILY_MODULES`` exposes:
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,6 +26,9 @@ from typing import Any, Mapping
 import torch
 
 from ganstudio.checkpoints.reader import CheckpointError, read_checkpoint
+from ganstudio.nets import limits
+
+log = logging.getLogger(__name__)
 
 # Order matters only where two families could claim the same keys (none do today).
 FAMILY_MODULES = [
@@ -92,7 +100,13 @@ def unwrap_state_dict(obj: Mapping[str, Any], role: str | None = "generator") ->
 
 def detect_family(sd: Mapping[str, torch.Tensor]) -> tuple[Any, dict]:
     for mod in _family_modules():
-        hparams = mod.detect(sd)
+        try:
+            hparams = mod.detect(sd)
+        except (ValueError, RuntimeError, TypeError, KeyError, IndexError, ArithmeticError) as exc:
+            # a detect() that trips over a malformed tensor (wrong rank, an empty or huge shape): the file
+            # looks like this family but is damaged; say so instead of a traceback
+            raise CheckpointError(f"it looks like a {mod.FAMILY} checkpoint, but its tensors do not fit one "
+                                  f"({type(exc).__name__}: {str(exc)[:200]})") from exc
         if hparams is not None:
             return mod, hparams
     sample = ", ".join(list(sd)[:6])
@@ -100,6 +114,68 @@ def detect_family(sd: Mapping[str, torch.Tensor]) -> tuple[Any, dict]:
         "not a recognised network: the keys match none of DCGAN, StyleGAN2, SPADE, CycleGAN/pix2pix, "
         f"RRDBNet (ESRGAN/Real-ESRGAN) or SRVGGNetCompact (first keys: {sample})"
     )
+
+
+def _count(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f}"
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} bytes"
+
+
+def _held_bytes(sd: Mapping[str, torch.Tensor]) -> int:
+    """The bytes of tensor data the checkpoint really holds: each storage once (a tensor can claim any shape
+    over a tiny storage with zero strides, and several tensors can share one storage)."""
+    seen: dict[int, int] = {}
+    for t in sd.values():
+        try:
+            st = t.untyped_storage()
+            seen[st.data_ptr() or id(st)] = st.nbytes()
+        except (RuntimeError, NotImplementedError):  # e.g. a sparse or meta tensor: count what it shows
+            seen[id(t)] = t.numel() * t.element_size()
+    return sum(seen.values())
+
+
+def _check_against_file(mod, hparams: dict, sd: Mapping[str, torch.Tensor], label: str) -> None:
+    """Compare the network ``hparams`` describe, built on the meta device (no memory), with the checkpoint:
+    parameter count against the bytes held, then keys and shapes. Raises CheckpointError on any mismatch."""
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in mod.build(**hparams).state_dict().items()}
+    except (ValueError, TypeError, RuntimeError, KeyError, ZeroDivisionError) as exc:
+        raise CheckpointError(f"{label} describes a {mod.FAMILY} network that cannot be built ({exc})") from exc
+    claimed = 0
+    for shape in expected.values():
+        n = 1
+        for d in shape:
+            n *= d
+        claimed += n
+    held = _held_bytes(sd)
+    # every value takes at least one byte in a real file (fp32 four, fp16 two)
+    if claimed > held:
+        raise CheckpointError(f"{label} claims {_count(claimed)} parameters but the file holds "
+                              f"{_bytes(held)} of weights: it is damaged or not a real {mod.FAMILY} model")
+    missing, unexpected = _diff_keys(expected, sd)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{mod.FAMILY} checkpoint does not match the network it describes: "
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+    wrong = [(k, tuple(sd[k].shape), shape) for k, shape in expected.items() if tuple(sd[k].shape) != shape]
+    if wrong:
+        k, got, want = wrong[0]
+        raise CheckpointError(
+            f"{mod.FAMILY} checkpoint has tensors of the wrong shape: {k} is {list(got)} in the file but "
+            f"{list(want)} in the network its other tensors describe"
+            + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""))
 
 
 def load_model(source, family: str | None = None, device: str | torch.device = "cpu",
@@ -118,8 +194,10 @@ def load_model(source, family: str | None = None, device: str | torch.device = "
         obj, source_format = read_checkpoint(path)
     else:
         obj, source_format = source, "state_dict object"
+    label = Path(path).name if path else "the checkpoint"
     sd, container, extras = unwrap_state_dict(obj, role=role)
     mod, hparams = detect_family(sd)
+    hparams.update(getattr(obj, "extra_hparams", {}))  # what keys cannot say (an NVlabs pickle's conv_clamp ...)
     if family is not None and mod.FAMILY != family:
         raise CheckpointError(f"this is a {mod.FAMILY} checkpoint, not {family}")
     found_role = hparams.get("role", "generator")
@@ -129,21 +207,19 @@ def load_model(source, family: str | None = None, device: str | torch.device = "
             + (": image tools need the generator (files named like latest_net_G.pth or *_netG.pth)"
                if role == "generator" else "")
         )
+    too_big = limits.exceeded(mod.FAMILY, hparams)
+    if too_big:
+        raise CheckpointError(f"{label} {too_big}: it is damaged or not a real model, and was not built")
     sd = mod.prepare_state_dict(sd, hparams)
+    _check_against_file(mod, hparams, sd, label)
     net = mod.build(**hparams)
-    missing, unexpected = _diff_keys(net.state_dict(), sd)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{mod.FAMILY} checkpoint does not match the network it describes: "
-            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
-        )
     try:
         net.load_state_dict(sd, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{mod.FAMILY} checkpoint has tensors of the wrong shape: {exc}") from exc
     net.eval().to(device)
     desc = ModelDescription(mod.FAMILY, hparams, source_format, container, extras, path)
+    desc.extras.update(getattr(mod, "extras", lambda _net: {})(net))  # e.g. StyleGAN2-ADA's w_avg
     return net, desc
 
 

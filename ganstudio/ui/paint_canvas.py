@@ -198,6 +198,12 @@ class PaintCanvas(QWidget):
         if self._fitted:
             self.fit()
 
+    def replace_map(self, label_map: np.ndarray, instance_map: np.ndarray) -> None:
+        """Show this map and these instances without touching the undo history: for an undo command that
+        owns the change itself (the paint panel's label-set change). Emits ``label_map_changed``."""
+        self._cancel_stroke()
+        self._replace(np.ascontiguousarray(label_map).copy(), np.asarray(instance_map, np.int32).copy())
+
     def new_map(self, height: int, width: int, label: int = 0) -> None:
         self.set_label_map(np.full((height, width), label, np.uint8 if label < 256 else np.uint16))
 

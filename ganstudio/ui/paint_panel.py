@@ -4,26 +4,28 @@ Left: tools (brush, eraser, fill, line, rectangle, polygon, eyedropper, pan), br
 background label, overlay opacity, seed. Centre: the label-map canvas drawn over the latest result.
 Right: the model's labels (searchable, recent on top) and the result.
 
-Every completed stroke submits one live render to a ``LatestOnlyRunner`` (debounced; while one render runs
-only the newest request waits, stale ones are dropped). The live render is at reduced resolution
-(``live_scale`` per side; SPADE is fully convolutional, so it is the same network at a smaller size, the
-label map downsampled with nearest). The scale adapts to the machine: after each full-resolution render it
-is the largest whose expected time (full time × scale², SPADE's cost follows the pixel count) fits
-``LIVE_BUDGET_MS`` — on 2 CPU threads a 256×256 model previews at 96×96, on a GPU at full size (then no
-second render is needed). Once the user pauses (``FULL_DELAY_MS`` with no edit, and the live render done)
-one full-resolution render follows automatically; any edit cancels a full render in flight (the engine
-checks before each layer) and a stale one's result is dropped. "Render full size" renders the label map at its own size on demand.
+What happens when (render scheduling) is ``paint_render_scheduler.PaintRenderScheduler``: a live preview per
+edit, a full-size render after a pause, stale renders dropped; this panel only says that the map changed and
+shows what comes back. The other jobs (describe a model, open a file, fetch a missing model) each run in a
+``workers.jobs.JobSlot``: a newer request replaces an older one and the older one's answer is dropped.
 Engines run through EngineJob strings (``ganstudio.engines.paint``); no torch here.
+
+Nothing painted is lost when the model changes: a model with another label set keeps the painting, mapped by
+label names (``core.label_sets``), after asking; the change is one step on the canvas's undo stack, so
+Ctrl+Z brings back the painting and the label set (and the model) it was painted for. The window's
+Edit > Undo / Redo follow that stack (``undo_stack()``), and the tool keys (B, E, G / F, L, R, P, I, H) work
+wherever the focus is while the tab is shown.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -41,10 +44,13 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.core import palettes
+from ganstudio.core.label_sets import map_label_sets
 from ganstudio.ui.label_palette import LabelPalette
 from ganstudio.ui.paint_canvas import TOOLS, PaintCanvas
+from ganstudio.ui.paint_render_scheduler import PaintRenderScheduler, choose_live_scale  # noqa: F401
 from ganstudio.ui.widgets.messages import drop_path, user_message
-from ganstudio.workers.engine_worker import EngineJob, JobHandle, LatestOnlyRunner, start_job
+from ganstudio.ui.widgets.model_fetch import ModelFetchBar
+from ganstudio.workers.jobs import JobSlot
 
 try:
     from ganstudio.ui.widgets.image_view import ImageView
@@ -54,37 +60,16 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 ENGINE = "ganstudio.engines.paint"
-# Renders start only when a stroke ends, so the debounce only merges bursts (undo/redo key repeat, quick
-# clicks); while a render runs, newer requests wait anyway and only the newest starts. Every ms of it is
-# stroke-to-preview latency: 15 (was 40) — bench/paint.py.
-DEBOUNCE_MS = 15
-LIVE_SCALE = 0.5  # live preview side scale until a full render has been timed (then adaptive, see below)
-# The engine time a live preview may take: with the 15 ms debounce, a few ms of thread hand-over and display
-# and the jitter of a shared machine, stroke-to-preview p95 stays under 150 ms (bench/paint.py).
-LIVE_BUDGET_MS = 100.0
-FULL_DELAY_MS = 400  # no edit for this long (and the live render done): render at full resolution
-TOOL_TEXT = {"brush": "Brush (B)", "eraser": "Eraser (E)", "fill": "Fill (G)", "line": "Line (L)",
+TOOL_TEXT = {"brush": "Brush (B)", "eraser": "Eraser (E)", "fill": "Fill (G or F)", "line": "Line (L)",
              "rect": "Rectangle (R)", "polygon": "Polygon (P): click points, double-click / Enter to fill",
              "eyedropper": "Eyedropper (I)", "pan": "Pan (H; or middle button / space + drag)"}
 HINT_NO_MODEL = ("Choose a SPADE model above (or Open checkpoint…).\nThen pick a label on the right and paint "
                  "here: B brush, R rectangle, G fill, P polygon.")
 HINT_PAINT = ("Pick a label on the right and paint here:\nB brush · R rectangle · G fill · P polygon.\n"
               "The result follows every stroke.")
-TOOL_KEYS = {"brush": "B", "eraser": "E", "fill": "G", "line": "L", "rect": "R", "polygon": "P",
-             "eyedropper": "I", "pan": "H"}
-
-
-def choose_live_scale(full_ms: float, full_side: int, multiple: int, budget_ms: float = LIVE_BUDGET_MS) -> float:
-    """The live preview's side scale: 1.0 when a full-size render fits ``budget_ms``; else the largest
-    k / n (n = full_side // multiple, so the preview side is k whole multiples, at least one) whose expected
-    time full_ms · (k / n)² fits; one multiple when none does."""
-    if full_ms <= budget_ms:
-        return 1.0
-    n = max(1, int(full_side) // max(1, int(multiple)))
-    for k in range(n - 1, 0, -1):
-        if full_ms * (k / n) ** 2 <= budget_ms:
-            return k / n
-    return 1.0 / n
+TOOL_KEYS = {"brush": ("B",), "eraser": ("E",), "fill": ("G", "F"), "line": ("L",), "rect": ("R",),
+             "polygon": ("P",), "eyedropper": ("I",), "pan": ("H",)}
+PRESENT_ROLE = Qt.ItemDataRole.UserRole + 1  # model list: False for a known model whose file is missing
 
 
 def _settings():
@@ -96,6 +81,33 @@ def _settings():
         return None
 
 
+@dataclass
+class ModelState:
+    """Everything that comes with a model: what renders and the label set the map is painted in."""
+
+    model: Optional[str]
+    overrides: dict
+    info: Optional[dict]
+    palette: "palettes.Palette"
+    n_labels: int
+    allow_dontcare: bool
+
+
+class LabelSetCommand(QUndoCommand):
+    """A model change that mapped the painting to another label set: one undoable step. Undo brings back
+    the painting as it was and the model and label set it was painted for; redo the mapped one."""
+
+    def __init__(self, panel: "PaintPanel", before: tuple, after: tuple, text: str) -> None:
+        super().__init__(text)
+        self.panel, self.before, self.after = panel, before, after
+
+    def redo(self) -> None:
+        self.panel._restore(*self.after)
+
+    def undo(self) -> None:
+        self.panel._restore(*self.before)
+
+
 class PaintPanel(QWidget):
     job_state = Signal(str)
     rendered = Signal(object)  # the (H, W, 3) uint8 result of a live or full render
@@ -103,47 +115,34 @@ class PaintPanel(QWidget):
     full_rendered = Signal(object)  # a full-resolution render (after a pause, or "Render full size")
     model_ready = Signal(dict)
     message = Signal(str)
+    label_set_question = Signal(object)  # the QMessageBox asking before a painting is mapped to a new label set
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.model: Optional[str] = None
-        self._pending_model: Optional[tuple[str, dict]] = None  # being described (set_model)
-        self._describe_worker = None  # the worker describing it: an older describe's answer is stale
-        self._open_worker = None  # the worker opening the newest open_image file
         self.overrides: dict = {}
         self.info: Optional[dict] = None
+        self._pending_model: Optional[tuple[str, dict]] = None  # being described (set_model)
+        self.label_set_box: Optional[QMessageBox] = None
         self.last_result: Optional[np.ndarray] = None
         self.last_message = ""
-        self.render_requests = 0
-        self.live_renders = 0  # results shown, by kind
-        self.full_renders = 0
-        self.full_started = 0
         self.last_result_kind = ""  # "live" | "full"
-        self.last_full_ms: Optional[float] = None
-        self.live_scale = LIVE_SCALE
-        self.adaptive_live = True  # choose live_scale from the timed full renders
-        self.live_budget_ms = LIVE_BUDGET_MS
-        self._render_times: list[float] = []  # recent full-resolution render times (ms)
-        self._live_clock = QElapsedTimer()
-        self._newest_request = 0  # id of the newest live render asked for
-        self._map_version = 0  # bumped by every edit: a full render of an older map is stale
-        self._full_job: Optional[JobHandle] = None
-        self._full_version = -1
-        self._full_size_kind = "fit"
-        self._full_wanted = False  # the pause came while the live render still ran: full render when idle
-        self._full_clock = QElapsedTimer()
-        self._full_timer = QTimer(self)
-        self._full_timer.setSingleShot(True)
-        self._full_timer.setInterval(FULL_DELAY_MS)
-        self._full_timer.timeout.connect(self._on_pause)
-        self._jobs: set[JobHandle] = set()
         self._touched = False  # the user has drawn or imported: a model change keeps the map
         self._quiet = False  # programmatic map changes (new map for a model) are not user edits
-        self.runner = LatestOnlyRunner(DEBOUNCE_MS, self)
-        self.runner.result.connect(self._on_rendered)
-        self.runner.failed.connect(self._on_render_failed)
-        self.runner.started.connect(self._on_live_started)
-        self.runner.idle.connect(self._on_runner_idle)
+        self._opening = ("", "")  # (name, path) of the file being opened
+
+        self.scheduler = PaintRenderScheduler(self._render_kwargs, self)
+        self.scheduler.live_rendered.connect(self._on_live_rendered)
+        self.scheduler.full_rendered.connect(self._on_full_rendered)
+        self.scheduler.failed.connect(self._on_render_failed)
+        self.scheduler.state.connect(self.job_state)
+        self.scheduler.cancelled.connect(self._on_full_cancelled)
+        self.describe_job = JobSlot(self, "paint: describe model")
+        self.describe_job.finished.connect(self._on_described)
+        self.describe_job.failed.connect(self._on_describe_failed)
+        self.open_job = JobSlot(self, "paint: open")
+        self.open_job.finished.connect(self._on_opened)
+        self.open_job.failed.connect(self._on_open_failed)
 
         self.canvas = PaintCanvas(self)
         self.canvas.label_map_changed.connect(self._on_map_changed)
@@ -152,8 +151,12 @@ class PaintPanel(QWidget):
         self.palette_view = LabelPalette(self)
         self.palette_view.label_selected.connect(self._on_label_selected)
         self.result_view = ImageView(self) if ImageView is not None else QLabel(self)
+        self.fetch_bar = ModelFetchBar(self, task="paint")
+        self.fetch_bar.fetched.connect(self._on_model_fetched)
+        self.fetch_bar.message.connect(self._say)
 
         self._build_ui()
+        self.scheduler.full_running.connect(self.cancel_button.setEnabled)
         self._apply_palette(palettes.load_palette("ade20k"), n_labels=151, allow_dontcare=True)
         self._new_map(256, 256)
         self.palette_view.select(3 if len(self.palette_view.names) > 3 else 0)
@@ -170,9 +173,9 @@ class PaintPanel(QWidget):
         self.status.setWordWrap(True)
         self.hover_label = QLabel("")
 
-        tools = QToolBar("Tools")
-        tools.setOrientation(Qt.Orientation.Vertical)
-        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.tools = QToolBar("Tools")
+        self.tools.setOrientation(Qt.Orientation.Vertical)
+        self.tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         group = QActionGroup(self)
         group.setExclusive(True)
         self.tool_actions: dict[str, QAction] = {}
@@ -180,11 +183,14 @@ class PaintPanel(QWidget):
             act = QAction(tool.capitalize() if tool != "rect" else "Rectangle", self)
             act.setToolTip(TOOL_TEXT[tool])
             act.setCheckable(True)
-            act.setShortcut(QKeySequence(TOOL_KEYS[tool]))
-            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.setShortcuts([QKeySequence(k) for k in TOOL_KEYS[tool]])
+            # the window's keys while the tab is shown, whatever has the focus: the tool bar lives in this
+            # tab, so it is hidden (and its keys inactive) while another tab is current. Text fields keep
+            # their letters (they take plain keys before any shortcut).
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             act.triggered.connect(lambda _=False, t=tool: self.set_tool(t))
             group.addAction(act)
-            tools.addAction(act)
+            self.tools.addAction(act)
             self.tool_actions[tool] = act
         self.tool_actions["brush"].setChecked(True)
 
@@ -195,41 +201,36 @@ class PaintPanel(QWidget):
         self.brush_size.valueChanged.connect(self.canvas.set_brush_size)
         self.background = QComboBox()
         self.background.setToolTip("The label the eraser paints and Clear fills with")
-        self.background.currentIndexChanged.connect(
-            lambda i: self.canvas.set_background_label(self.background.itemData(i) or 0))
+        self.background.currentIndexChanged.connect(self._on_background)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(int(self.canvas.overlay_opacity * 100))
         self.opacity.setToolTip("Opacity of the label map over the result")
-        self.opacity.valueChanged.connect(lambda v: self.canvas.set_overlay_opacity(v / 100.0))
+        self.opacity.valueChanged.connect(self._on_opacity)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2 ** 31 - 1)
         self.seed.setToolTip("Style seed (models with a latent / VAE only; the public SPADE models are "
                              "deterministic)")
-        self.seed.valueChanged.connect(lambda _v: self.request_render())
+        self.seed.valueChanged.connect(self.request_render)
         self.seed.setEnabled(False)  # the model says whether it takes a style seed
         self.instances = QCheckBox("Stroke = instance")
         self.instances.setToolTip("For models with an instance-edge channel (COCO-Stuff, Cityscapes): every stroke "
                                   "or shape is its own object, so touching objects of one label stay apart.\n"
                                   "Off: instance edges only where labels change.")
         self.instances.setEnabled(False)
-        self.instances.toggled.connect(lambda _on: self.request_render())
+        self.instances.toggled.connect(self.request_render)
 
-        undo = QPushButton("Undo")
-        undo.clicked.connect(self.canvas.undo_stack.undo)
-        redo = QPushButton("Redo")
-        redo.clicked.connect(self.canvas.undo_stack.redo)
-        self.canvas.undo_stack.canUndoChanged.connect(undo.setEnabled)
-        self.canvas.undo_stack.canRedoChanged.connect(redo.setEnabled)
-        undo.setEnabled(False)
-        redo.setEnabled(False)
-        for text, seq, slot in (("Undo", QKeySequence.StandardKey.Undo, self.canvas.undo_stack.undo),
-                                ("Redo", QKeySequence.StandardKey.Redo, self.canvas.undo_stack.redo)):
-            act = QAction(text, self)
-            act.setShortcut(seq)
-            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            act.triggered.connect(slot)
-            self.addAction(act)
+        stack = self.canvas.undo_stack
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Undo (Ctrl+Z, also Edit > Undo)")
+        self.undo_button.clicked.connect(stack.undo)
+        self.redo_button = QPushButton("Redo")
+        self.redo_button.setToolTip("Redo (Ctrl+Shift+Z, also Edit > Redo)")
+        self.redo_button.clicked.connect(stack.redo)
+        stack.canUndoChanged.connect(self.undo_button.setEnabled)
+        stack.canRedoChanged.connect(self.redo_button.setEnabled)
+        self.undo_button.setEnabled(False)
+        self.redo_button.setEnabled(False)
         clear = QPushButton("Clear")
         clear.clicked.connect(self.canvas.clear)
         fit = QPushButton("Fit")
@@ -238,6 +239,10 @@ class PaintPanel(QWidget):
         self.full_button.setToolTip("Render the label map at its own size (rounded to the model's multiple)")
         self.full_button.clicked.connect(self.render_full)
         self.full_button.setEnabled(False)  # until a model is ready
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the full-size render")
+        self.cancel_button.clicked.connect(self.cancel_render)
+        self.cancel_button.setEnabled(False)  # while a full-size render runs
         export_map = QPushButton("Export label map…")
         export_map.setToolTip("The label map as an indexed PNG with the palette (Ctrl+E; the result is saved beside it)")
         export_map.clicked.connect(self.export)
@@ -245,7 +250,6 @@ class PaintPanel(QWidget):
         self.export_result_button.setToolTip("The generated image")
         self.export_result_button.setEnabled(False)  # until something is rendered
         self.export_result_button.clicked.connect(self._export_result_dialog)
-        export_result = self.export_result_button
 
         form = QFormLayout()
         form.addRow("Brush size", self.brush_size)
@@ -255,19 +259,15 @@ class PaintPanel(QWidget):
         form.addRow("", self.instances)
         left = QWidget()
         lv = QVBoxLayout(left)
-        lv.addWidget(tools)
+        lv.addWidget(self.tools)
         lv.addLayout(form)
-        row = QHBoxLayout()
-        row.addWidget(undo)
-        row.addWidget(redo)
-        lv.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(clear)
-        row.addWidget(fit)
-        lv.addLayout(row)
-        lv.addWidget(self.full_button)
+        for pair in ((self.undo_button, self.redo_button), (clear, fit), (self.full_button, self.cancel_button)):
+            row = QHBoxLayout()
+            for b in pair:
+                row.addWidget(b)
+            lv.addLayout(row)
         lv.addWidget(export_map)
-        lv.addWidget(export_result)
+        lv.addWidget(self.export_result_button)
         lv.addStretch(1)
 
         right = QSplitter(Qt.Orientation.Vertical)
@@ -294,13 +294,30 @@ class PaintPanel(QWidget):
         top.addWidget(open_model)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.fetch_bar)
         lay.addWidget(split, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.status, 1)
         bottom.addWidget(self.hover_label)
         lay.addLayout(bottom)
 
+    @Slot(int)
+    def _on_background(self, index: int) -> None:
+        self.canvas.set_background_label(self.background.itemData(index) or 0)
+
+    @Slot(int)
+    def _on_opacity(self, value: int) -> None:
+        self.canvas.set_overlay_opacity(value / 100.0)
+
+    def undo_stack(self) -> QUndoStack:
+        """The stack Edit > Undo / Redo follow while this tab is current (the window's panel contract)."""
+        return self.canvas.undo_stack
+
     def _refresh_models(self) -> None:
+        """Every known paint model; one whose file is missing is listed too ("not downloaded"): picking it
+        says so next to the picker and offers the next step (Download / Import…)."""
+        self._entries = {}
+        current = self.model_box.currentData()
         self.model_box.blockSignals(True)
         self.model_box.clear()
         self.model_box.addItem("(no model)", None)
@@ -311,12 +328,17 @@ class PaintPanel(QWidget):
                 if e.task != "paint" and e.arch != "spade":
                     continue
                 present = entry_path(e) is not None
-                self.model_box.addItem(e.id + ("" if present else "  (not downloaded)"), e.id if present else None)
+                self._entries[e.id] = e
+                self.model_box.addItem(e.id + ("" if present else "  (not downloaded)"), e.id)
+                idx = self.model_box.count() - 1
+                self.model_box.setItemData(idx, present, PRESENT_ROLE)
                 if not present:
-                    idx = self.model_box.count() - 1
                     self.model_box.setItemData(idx, e.description, Qt.ItemDataRole.ToolTipRole)
         except Exception as exc:  # a broken manifest must not break the tab
             log.warning("paint: cannot list models: %s", exc)
+        if current is not None and self.model_box.findData(current) < 0:
+            self.model_box.addItem(Path(current).name, current)
+        self.model_box.setCurrentIndex(max(0, self.model_box.findData(current)) if current is not None else 0)
         self.model_box.blockSignals(False)
 
     def _apply_palette(self, pal: "palettes.Palette", n_labels: int, allow_dontcare: bool) -> None:
@@ -337,10 +359,24 @@ class PaintPanel(QWidget):
         self.canvas.set_background_label(0)
 
     # ------------------------------------------------------------------------------------ models
+    @Slot(int)
     def _on_model_chosen(self, index: int) -> None:
         model = self.model_box.itemData(index)
-        if model:
-            self.set_model(model)
+        if not model:
+            return
+        entry = self._entries.get(model)
+        if entry is not None and self.model_box.itemData(index, PRESENT_ROLE) is False:
+            self.fetch_bar.show_entry(entry)
+            keep = f" Still using {Path(self.model).name}." if self.model else ""
+            self._say(f"{model} is not on this machine yet.{keep}")
+            return
+        self.fetch_bar.clear()
+        self.set_model(model)
+
+    @Slot(str)
+    def _on_model_fetched(self, model_id: str) -> None:
+        self._refresh_models()
+        self.set_model(model_id)
 
     def _browse_model(self) -> None:
         s = _settings()
@@ -348,25 +384,22 @@ class PaintPanel(QWidget):
                                               s.last_dir("open") if s else "",
                                               "Checkpoints (*.pth *.pt *.safetensors *.ckpt);;All files (*)")
         if path:
+            self.fetch_bar.clear()
             self.set_model(path)
 
-    def set_model(self, model: str, overrides: Optional[dict] = None) -> JobHandle:
-        """Use ``model`` (a checkpoint path or manifest id); describes it in the worker, then renders."""
+    def set_model(self, model: str, overrides: Optional[dict] = None):
+        """Use ``model`` (a checkpoint path or manifest id); describes it in the worker, then renders.
+        Returns the job handle."""
         # the model in use (self.model) changes only once the new one is described: a file that is no SPADE
         # generator leaves the current model rendering
         model, overrides = str(model), dict(overrides or {})
         self._pending_model = (model, overrides)
         self.status.setText(f"Loading {Path(model).name}…")
         self._select_in_box(model)
-        handle = self._start(EngineJob(f"{ENGINE}:describe_model", {"model": model, "overrides": overrides},
-                                       name="paint: describe model"), self._on_described, self._on_describe_failed)
-        self._describe_worker = handle.worker
-        return handle
-
-    def _stale_describe(self) -> bool:
-        """The answer comes from a describe_model job older than the newest set_model."""
-        sender = self.sender()
-        return sender is not None and self._describe_worker is not None and sender is not self._describe_worker
+        s = _settings()
+        return self.describe_job.start(f"{ENGINE}:describe_model",
+                                       {"model": model, "overrides": overrides,
+                                        "device": s.device if s else "auto"})
 
     def _select_in_box(self, model: Optional[str]) -> None:
         self.model_box.blockSignals(True)
@@ -375,18 +408,7 @@ class PaintPanel(QWidget):
         self.model_box.setCurrentIndex(max(0, self.model_box.findData(model)) if model is not None else 0)
         self.model_box.blockSignals(False)
 
-    @Slot(object)
-    def _on_described(self, d: dict) -> None:
-        if self._stale_describe():
-            return  # another model was chosen meanwhile: its own answer decides
-        pending = self._pending_model
-        if pending is not None:
-            self._pending_model = None
-            self.model, self.overrides = pending
-            self._render_times = []
-            if self.adaptive_live:
-                self.live_scale = LIVE_SCALE
-        self.info = d
+    def _state_from(self, model: str, overrides: dict, d: dict) -> ModelState:
         n = int(d["label_nc"]) + int(bool(d["contain_dontcare_label"]))
         names, colors = list(d["label_names"]), np.asarray(d["label_colors"], np.uint8)
         if len(names) < n:  # the dontcare slot / short lists get a name of their own
@@ -396,22 +418,126 @@ class PaintPanel(QWidget):
                                colors=colors, dontcare_value=d.get("dontcare_value"),
                                unused=palettes.load_palette(d["palette_key"]).unused
                                if d.get("palette_key") in palettes.BUILTIN else frozenset())
-        self._apply_palette(pal, n_labels=n, allow_dontcare=bool(d["contain_dontcare_label"]))
+        return ModelState(model, overrides, d, pal, n, bool(d["contain_dontcare_label"]))
+
+    def _current_state(self) -> ModelState:
+        return ModelState(self.model, dict(self.overrides), self.info, self._palette, self._n_labels,
+                          self._allow_dontcare)
+
+    def _label_names(self, state: ModelState) -> list[str]:
+        return list(state.palette.names)[: state.n_labels]
+
+    @Slot(object)
+    def _on_described(self, d: dict) -> None:
+        pending, self._pending_model = self._pending_model, None
+        model, overrides = pending if pending is not None else (self.model, self.overrides)
+        new = self._state_from(model, overrides, d)
+        if not self._touched:  # nothing painted: a fresh map at the model's own size
+            self._install(new)
+            h, w = d["native_size"]
+            self._new_map(int(h), int(w))
+            self._model_ready()
+            return
+        old = self._current_state()
+        if self._label_names(old) == self._label_names(new) and old.allow_dontcare == new.allow_dontcare:
+            self._install(new)  # the same label set: the painting means the same
+            self._model_ready()
+            return
+        mapping = map_label_sets(self._label_names(old), self._label_names(new), old.allow_dontcare,
+                                 new.allow_dontcare)
+        mapped, lost = mapping.apply(self.canvas.label_map)
+        self._ask_label_set_change(old, new, mapped, mapping, lost)
+
+    def _ask_label_set_change(self, old: ModelState, new: ModelState, mapped: np.ndarray, mapping,
+                              lost: int) -> None:
+        """Ask before the painting changes label set (window-modal, not blocking: the answer comes back to
+        ``_on_label_set_answer`` with the box, which carries what it asks about)."""
+        stale, self.label_set_box = self.label_set_box, None
+        if stale is not None:  # an older question is void: its answer is ignored
+            stale.done(QMessageBox.StandardButton.Cancel)
+        name = Path(new.model or "").name
+        used = np.unique(self.canvas.label_map)
+        kept = sum(1 for i in used if int(i) < len(mapping.lut) and (int(i), int(mapping.lut[int(i)])) in mapping.matched)
+        box = QMessageBox(QMessageBox.Icon.Question, "Another label set",
+                          f"{name} uses the {new.palette.name} labels; the painting is in the {old.palette.name} "
+                          "labels.", QMessageBox.StandardButton.NoButton, self)
+        fallback = new.palette.name_of(mapping.fallback)
+        detail = (f"Keep the painting, mapped to the new labels by name: {kept} of its {len(used)} labels have a "
+                  f"counterpart")
+        detail += f"; {lost} px have none and become “{fallback}”." if lost else "; no pixel loses its meaning."
+        box.setInformativeText(detail + " Undo (Ctrl+Z) goes back to the painting and the model it was painted for.")
+        box.keep_button = box.addButton("Keep the painting", QMessageBox.ButtonRole.AcceptRole)
+        box.cancel_button = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(box.keep_button)
+        box.pending = (new, mapped, mapping, lost)
+        box.finished.connect(self._on_label_set_answer)
+        self.label_set_box = box
+        box.open()
+        self.label_set_question.emit(box)
+
+    @Slot(int)
+    def _on_label_set_answer(self, _result: int) -> None:
+        box = self.sender()
+        if not isinstance(box, QMessageBox):
+            return
+        box.deleteLater()
+        if box is not self.label_set_box:
+            return  # a question made void by a newer one (or by shutdown)
+        self.label_set_box = None
+        keep = box.clickedButton() is box.keep_button
+        new, mapped, mapping, lost = box.pending
+        if not keep:
+            self._select_in_box(self.model if self.info is not None else None)
+            self._say(f"Kept {Path(self.model).name if self.model else 'the painting'}: "
+                      f"{Path(new.model or '').name} was not loaded")
+            return
+        before = (self._current_state(), self.canvas.label_map.copy(), self.canvas.instance_map.copy())
+        after = (new, mapped, mapped.astype(np.int32))
+        self.canvas.undo_stack.push(LabelSetCommand(self, before, after, f"Change label set to {new.palette.name}"))
+        kept = f"{len(mapping.matched)} labels matched by name"
+        lost_text = f"; {lost} px had no counterpart and became “{new.palette.name_of(mapping.fallback)}”" if lost else ""
+        self._model_ready()
+        self._say(f"Mapped the painting to the {new.palette.name} labels of {Path(new.model or '').name} "
+                  f"({kept}{lost_text}). Ctrl+Z goes back.")
+
+    def _restore(self, state: ModelState, label_map: np.ndarray, instance_map: np.ndarray) -> None:
+        """Install ``state`` and show ``label_map`` (the label-set change and its undo), then one render."""
+        self._install(state)
+        if state.info is None:
+            self.canvas.set_result(None)  # the painting from before any model: no result belongs to it
+        self._quiet = True
+        try:
+            self.canvas.replace_map(label_map, instance_map)
+        finally:
+            self._quiet = False
+        self.canvas.set_hint("" if self._touched else (HINT_NO_MODEL if self.info is None else HINT_PAINT))
+        self.request_render()
+
+    def _install(self, state: ModelState) -> None:
+        """Make ``state`` the panel's model and label set (no render, no map change)."""
+        if state.model != self.model or state.info is not self.info:
+            self.scheduler.reset(int((state.info or {}).get("size_multiple") or 1))
+        self.model, self.overrides, self.info = state.model, dict(state.overrides), state.info
+        self._apply_palette(state.palette, n_labels=state.n_labels, allow_dontcare=state.allow_dontcare)
+        d = state.info or {}
         self.seed.setEnabled(bool(d.get("use_vae")))
         self.instances.setEnabled(bool(d.get("use_instance")))
-        self.full_button.setEnabled(True)
-        h, w = d["native_size"]
-        if not self._touched or self.canvas.label_map.max(initial=0) >= n:
-            self._new_map(int(h), int(w))
+        self.full_button.setEnabled(state.info is not None)
+        self._select_in_box(state.model if state.info is not None else None)
         cur = self.palette_view.current()
-        if not (0 <= cur < n) or not self.palette_view.recent:
-            cur = next((i for i in range(1, n) if i not in pal.unused), 0)
+        if not (0 <= cur < state.n_labels) or not self.palette_view.recent:
+            cur = next((i for i in range(1, state.n_labels) if i not in state.palette.unused), 0)
         self.palette_view.select(cur)
-        self.status.setText(f"{Path(d.get('path') or self.model).name}: {d['label_nc']} labels"
-                            f"{' + dontcare' if d['contain_dontcare_label'] else ''}"
-                            f"{', instance edges' if d['use_instance'] else ''}, {d['num_upsampling_layers']}"
-                            f" upsampling, {w}×{h} (a smaller live preview while you paint, full size when you pause)")
-        self.model_ready.emit(d)
+        if state.info is not None:
+            h, w = d["native_size"]
+            self.status.setText(f"{Path(d.get('path') or state.model).name}: {d['label_nc']} labels"
+                                f"{' + dontcare' if d['contain_dontcare_label'] else ''}"
+                                f"{', instance edges' if d['use_instance'] else ''}, {d['num_upsampling_layers']}"
+                                f" upsampling, {w}×{h} (a smaller live preview while you paint, full size when "
+                                "you pause)")
+
+    def _model_ready(self) -> None:
+        self.model_ready.emit(self.info)
         self.request_render()
 
     # ------------------------------------------------------------------------------------ render
@@ -419,70 +545,34 @@ class PaintPanel(QWidget):
         s = _settings()
         return {"label_map": self.canvas.label_map.copy(), "instance_map": self._instance_map(),
                 "model": self.model, "seed": int(self.seed.value()), "size": size, "scale": float(scale),
-                "device": s.device if s else "cpu", "precision": s.precision if s else "fp32",
+                "device": s.device if s else "auto", "precision": s.precision if s else "auto",
                 "overrides": self.overrides}
 
+    @Slot()
     def request_render(self) -> Optional[int]:
-        """Queue a live render of the current label map (debounced; the newest request wins) at
-        ``live_scale``; a full-resolution render follows once the user pauses."""
+        """Queue a live render of the current label map; a full-resolution render follows once the user
+        pauses (see ``PaintRenderScheduler``)."""
         if not self.model or self.info is None:
             return None
-        self.render_requests += 1
-        self._map_version += 1
-        self._cancel_full()  # the map changed: a full render in flight is stale
-        job = EngineJob(f"{ENGINE}:render", self._render_kwargs("fit", self.live_scale), name="paint: preview")
-        self._newest_request = self.runner.submit(job)
-        self._full_wanted = False
-        if self.live_scale < 1.0:
-            self._full_timer.start()  # (re)start: the full render waits for a pause
-        else:
-            self._full_timer.stop()
-        return self._newest_request
+        return self.scheduler.request()
 
-    def render_full(self) -> Optional[JobHandle]:
+    def render_full(self) -> bool:
         """On demand: the label map at its own size (rounded to the model's multiple)."""
         if not self.model or self.info is None:
             self._say("Choose a model first.")
-            return None
-        self._full_timer.stop()
-        self._full_wanted = False
-        return self._start_full("full")
-
-    def _start_full(self, size) -> JobHandle:
-        self._cancel_full()
-        self.full_started += 1
-        self._full_version = self._map_version
-        self._full_size_kind = size
-        self.job_state.emit("rendering full size…")
-        self._full_clock.start()
-        self._full_job = self._start(EngineJob(f"{ENGINE}:render", self._render_kwargs(size),
-                                               name="paint: full render"), self._on_full_result, self._on_full_failed)
-        return self._full_job
-
-    def _cancel_full(self) -> None:
-        if self._full_job is not None:
-            self._full_job.cancel()
-            self._full_job = None
+            return False
+        self.scheduler.render_full()
+        return True
 
     @Slot()
-    def _on_pause(self) -> None:
-        """FULL_DELAY_MS without an edit: the full-resolution render, once the live one has ended."""
-        if self.runner.is_busy():
-            self._full_wanted = True  # started from _on_runner_idle
-        else:
-            self._start_full("fit")
-
-    @Slot()
-    def _on_runner_idle(self) -> None:
-        if self._full_wanted:
-            self._full_wanted = False
-            self._start_full("fit")
-        elif self._full_job is None:
-            self.job_state.emit("")
+    def cancel_render(self) -> None:
+        """The Cancel button: stop the full-size render; the status says so at once, and when it ended."""
+        if self.scheduler.cancel():
+            self._say("Cancelling…")
 
     def is_idle(self) -> bool:
         """Nothing rendering and nothing scheduled (tests, benchmarks)."""
-        return not (self.runner.is_busy() or self._jobs or self._full_timer.isActive() or self._full_wanted)
+        return self.scheduler.is_idle()
 
     def _instance_map(self) -> Optional[np.ndarray]:
         """The painted instances when asked for (and the model takes them); None = label boundaries."""
@@ -490,45 +580,21 @@ class PaintPanel(QWidget):
             return self.canvas.instance_map.copy()
         return None
 
-    @Slot(int)
-    def _on_live_started(self, _req_id: int) -> None:
-        self._live_clock.start()
-        self.job_state.emit("rendering…")
-
-    @Slot(int, object)
-    def _on_rendered(self, req_id: int, image) -> None:
-        self.live_renders += 1
-        if self.live_scale >= 1.0 and self._live_clock.isValid():  # a live render at full size is a full one
-            self._adapt(float(self._live_clock.elapsed()), image.shape)
+    @Slot(object)
+    def _on_live_rendered(self, image) -> None:
         self._show_result(image, "live")
         self.live_rendered.emit(image)
 
-    @Slot(object)
-    def _on_full_result(self, image) -> None:
-        sender = self.sender()
-        current = self._full_job is not None and (sender is None or sender is self._full_job.worker)
-        if not current or self._full_version != self._map_version:
-            return  # cancelled / the map changed since it started: a newer live preview is (or will be) shown
-        on_demand = self._full_size_kind == "full"
-        self._full_job = None
-        self.full_renders += 1
-        self.last_full_ms = float(self._full_clock.elapsed())
-        if not on_demand:
-            self._adapt(self.last_full_ms, image.shape)
+    @Slot(object, bool)
+    def _on_full_rendered(self, image, on_demand: bool) -> None:
         self._show_result(image, "full")
         if on_demand:  # an automatic one does not overwrite the status (import warnings stay readable)
             self._say(f"Full-size render: {image.shape[1]}×{image.shape[0]}")
         self.full_rendered.emit(image)
-        self.job_state.emit("")
 
-    def _adapt(self, full_ms: float, shape) -> None:
-        """Keep the live preview inside the budget: median of the last three full-size render times."""
-        self._render_times = (self._render_times + [full_ms])[-3:]
-        if not self.adaptive_live or self.info is None:
-            return
-        ms = sorted(self._render_times)[len(self._render_times) // 2]
-        self.live_scale = choose_live_scale(ms, max(shape[:2]), int(self.info.get("size_multiple") or 1),
-                                            self.live_budget_ms)
+    @Slot()
+    def _on_full_cancelled(self) -> None:
+        self._say("Cancelled")
 
     def _show_result(self, image: np.ndarray, kind: str) -> None:
         self.last_result = image
@@ -549,13 +615,9 @@ class PaintPanel(QWidget):
             self.result_view.set_image(shown, keep_view=self.result_view.has_image())
         self.rendered.emit(image)
 
-    @Slot(int, str)
-    def _on_render_failed(self, req_id: int, msg: str) -> None:
-        self._say(f"Render failed: {user_message(msg)}")
-        if req_id >= self._newest_request:  # the same map would fail at full size too
-            self._full_timer.stop()
-            self._full_wanted = False
-        self.job_state.emit("")
+    @Slot(str, object)
+    def _on_render_failed(self, kind: str, exc: BaseException) -> None:
+        self._say(f"{'Full-size render' if kind == 'full' else 'Render'} failed: {user_message(exc)}")
 
     # ------------------------------------------------------------------------------ canvas events
     def set_tool(self, tool: str) -> None:
@@ -605,22 +667,13 @@ class PaintPanel(QWidget):
         else:
             kwargs.update(colors=self._palette.colors.tolist(), names=list(self._palette.names))
         self.status.setText(f"Opening {p.name}…")
-        self._opening = p.name
-        self._opening_path = str(p)
-        handle = self._start(EngineJob(f"{ENGINE}:open_for_canvas", kwargs, name="paint: open"),
-                             self._on_opened, self._on_open_failed)
-        self._open_worker = handle.worker  # a file opened before it and finishing later is dropped
+        self._opening = (p.name, str(p))
+        self.open_job.start(f"{ENGINE}:open_for_canvas", kwargs)  # a file opened before it is dropped
         return True
-
-    def _stale_open(self) -> bool:
-        sender = self.sender()
-        return sender is not None and self._open_worker is not None and sender is not self._open_worker
 
     @Slot(object)
     def _on_opened(self, res: dict) -> None:
-        if self._stale_open():
-            return
-        name = getattr(self, "_opening", "")
+        name = self._opening[0]
         lm = np.asarray(res["label_map"])
         bad = lm >= self._n_labels
         if self._allow_dontcare:
@@ -632,16 +685,30 @@ class PaintPanel(QWidget):
         self._quiet = True
         try:
             # one undoable step: Undo brings back the painting the import replaced
-            self.canvas.set_label_map(np.asarray(res["label_map"]), reset_history=False)
+            self.canvas.set_label_map(lm, reset_history=False)
         finally:
             self._quiet = False
         self.canvas.fit()
         self._touched = True
         self.canvas.set_hint("")
         msgs = "; ".join(res.get("messages") or [])
-        h, w = res["label_map"].shape
+        h, w = lm.shape
         self._say(f"Opened {name} ({res['kind']}, {w}×{h}){': ' + msgs if msgs else ''}")
         self.request_render()
+
+    @Slot(object)
+    def _on_open_failed(self, exc: BaseException) -> None:
+        name, path = self._opening
+        self._say(f"Cannot open {name}: {drop_path(user_message(exc), path)}")
+
+    @Slot(object)
+    def _on_describe_failed(self, exc: BaseException) -> None:
+        pending, self._pending_model = self._pending_model, None
+        name = Path(pending[0]).name if pending else "this model"
+        self._select_in_box(self.model if self.info is not None else None)
+        keep = f"; still using {Path(self.model).name}" if self.model and self.info is not None else ""
+        msg = drop_path(user_message(exc), pending[0]) if pending else user_message(exc)
+        self._say(f"Cannot use {name}: {msg}{keep}")
 
     def _write(self, path: str, write) -> bool:
         """Run ``write(path)``; a folder that is missing or a file, or any write error, is one status line."""
@@ -713,55 +780,22 @@ class PaintPanel(QWidget):
             self._say(f"Exported {Path(path).name}")
 
     # ------------------------------------------------------------------------------ plumbing
+    @Slot(str)
     def _say(self, text: str) -> None:
         self.last_message = text
         self.status.setText(text)
         self.message.emit(text)
 
-    def _start(self, job: EngineJob, on_done, on_failed) -> JobHandle:
-        """Start a one-off job. ``on_done`` / ``on_failed`` must be bound methods of this panel: then the
-        worker's signals are queued to the GUI thread (a lambda would run in the worker thread)."""
-        handle = start_job(job)
-        self._jobs.add(handle)
-        handle.worker.finished.connect(on_done)
-        handle.worker.failed.connect(on_failed)
-        handle.thread.finished.connect(self._forget_finished)
-        return handle
-
-    @Slot()
-    def _forget_finished(self) -> None:
-        self._jobs = {h for h in self._jobs if not h.thread.isFinished()}
-
-    @Slot(str, str)
-    def _on_open_failed(self, msg: str, _tb: str) -> None:
-        if self._stale_open():
-            return
-        name = getattr(self, "_opening", "")
-        self._say(f"Cannot open {name}: {drop_path(user_message(msg), getattr(self, '_opening_path', name))}")
-
-    @Slot(str, str)
-    def _on_describe_failed(self, msg: str, _tb: str) -> None:
-        if self._stale_describe():
-            return
-        pending = self._pending_model
-        self._pending_model = None
-        name = Path(pending[0]).name if pending else "this model"
-        self._select_in_box(self.model if self.info is not None else None)
-        keep = f"; still using {Path(self.model).name}" if self.model and self.info is not None else ""
-        msg = drop_path(user_message(msg), pending[0]) if pending else user_message(msg)
-        self._say(f"Cannot use {name}: {msg}{keep}")
-
-    @Slot(str, str)
-    def _on_full_failed(self, msg: str, _tb: str) -> None:
-        self._full_job = None
-        self._say(f"Full-size render failed: {user_message(msg)}")
-        self.job_state.emit("")
+    def is_busy(self) -> bool:
+        """Any job of this tab running or scheduled."""
+        return not self.is_idle() or self.describe_job.is_running() or self.open_job.is_running() \
+            or self.fetch_bar.is_busy()
 
     def shutdown(self) -> None:
-        self._full_timer.stop()
-        self._full_wanted = False
-        self.runner.shutdown()
-        for h in list(self._jobs):
-            h.cancel()
-        for h in list(self._jobs):
-            h.wait(30000)
+        box, self.label_set_box = self.label_set_box, None
+        if box is not None:
+            box.done(QMessageBox.StandardButton.Cancel)
+        self.scheduler.shutdown()
+        self.describe_job.shutdown()
+        self.open_job.shutdown()
+        self.fetch_bar.shutdown()

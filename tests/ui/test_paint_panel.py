@@ -15,6 +15,16 @@ from ganstudio.ui.paint_panel import PaintPanel
 from tiny_models import tiny_spade_file
 
 
+@pytest.fixture(autouse=True)
+def fp32_settings(tmp_path, monkeypatch):
+    """A private settings file with fp32: results are compared exactly with the network in fp32 (the default,
+    "auto", picks bf16 on a CPU with AMX units)."""
+    from ganstudio.ui.settings import Settings
+
+    monkeypatch.setenv("GANSTUDIO_HOME", str(tmp_path / "home"))
+    Settings().precision = "fp32"
+
+
 @pytest.fixture
 def model_path(tmp_path):
     return tiny_spade_file(tmp_path / "tiny_G.pth")
@@ -23,7 +33,7 @@ def model_path(tmp_path):
 @pytest.fixture
 def panel(qtbot, model_path):
     p = PaintPanel()
-    p.adaptive_live = False  # a fixed half-size live preview (the tiny model would otherwise go to full size)
+    p.scheduler.adaptive_live = False  # a fixed half-size live preview (the tiny model would otherwise go to full size)
     qtbot.addWidget(p)
     p.resize(1000, 700)
     p.show()
@@ -69,22 +79,23 @@ def test_one_stroke_one_live_render_then_one_full_render(qtbot, panel, model_pat
     c.set_view(6.0, (0.0, 0.0))
     panel.palette_view.select(2)
     panel.brush_size.setValue(7)
-    requests, started = panel.render_requests, panel.runner.started_count
-    lives, fulls, full_started = panel.live_renders, panel.full_renders, panel.full_started
+    sch = panel.scheduler
+    requests, started = sch.render_requests, sch.runner.started_count
+    lives, fulls, full_started = sch.live_renders, sch.full_renders, sch.full_started
     with qtbot.waitSignal(panel.live_rendered, timeout=30000) as live:
         qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(10, 10))
         for x in range(12, 50, 4):
             qtbot.mouseMove(c, c.image_to_widget(x, 12))
         qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(50, 12))
-    assert panel.full_renders == fulls  # the live preview comes first, the full one waits for the pause
+    assert sch.full_renders == fulls  # the live preview comes first, the full one waits for the pause
     assert live.args[0].shape == (32, 32, 3)  # half of the 64×64 map on each side
     with qtbot.waitSignal(panel.full_rendered, timeout=30000) as full:
         pass
     assert full.args[0].shape == (64, 64, 3)
     _idle(qtbot, panel)
-    assert panel.render_requests == requests + 1
-    assert panel.runner.started_count == started + 1 and panel.live_renders == lives + 1
-    assert panel.full_started == full_started + 1 and panel.full_renders == fulls + 1
+    assert sch.render_requests == requests + 1
+    assert sch.runner.started_count == started + 1 and sch.live_renders == lives + 1
+    assert sch.full_started == full_started + 1 and sch.full_renders == fulls + 1
     assert (c.label_map == 2).sum() > 100
     net = _net(model_path)
     np.testing.assert_array_equal(live.args[0], _direct(net, c.label_map[1::2, 1::2]))  # nearest, not blended
@@ -95,14 +106,14 @@ def test_one_stroke_one_live_render_then_one_full_render(qtbot, panel, model_pat
     with qtbot.waitSignal(panel.full_rendered, timeout=30000):
         c.undo_stack.undo()
     _idle(qtbot, panel)
-    assert panel.runner.started_count == started + 2 and panel.full_renders == fulls + 2 and c.label_map.max() == 0
+    assert sch.runner.started_count == started + 2 and sch.full_renders == fulls + 2 and c.label_map.max() == 0
 
 
 def test_an_edit_cancels_a_pending_full_render(qtbot, panel):
     panel.canvas.set_label_map(np.ones((100, 70), np.uint8))
     _idle(qtbot, panel)
     assert panel.last_result.shape == (64, 64, 3)  # after the pause: the map's aspect at the native pixel count
-    fulls, full_started = panel.full_renders, panel.full_started
+    fulls, full_started = panel.scheduler.full_renders, panel.scheduler.full_started
     shown = []
     panel.full_rendered.connect(lambda im: shown.append(im.shape))
     panel.render_full()  # "Render full size" (96×64)...
@@ -113,12 +124,12 @@ def test_an_edit_cancels_a_pending_full_render(qtbot, panel):
         pass
     _idle(qtbot, panel)
     assert shown == [(64, 64, 3)]  # only the automatic full render of the new map
-    assert panel.full_started == full_started + 2 and panel.full_renders == fulls + 1
+    assert panel.scheduler.full_started == full_started + 2 and panel.scheduler.full_renders == fulls + 1
     assert not panel.last_message.startswith("Full-size render")
 
 
 def test_choose_live_scale():
-    from ganstudio.ui.paint_panel import choose_live_scale
+    from ganstudio.ui.paint_render_scheduler import choose_live_scale
 
     assert choose_live_scale(40, 256, 32, 100) == 1.0  # the full render fits: live at full size
     assert choose_live_scale(460, 256, 32, 100) == 3 / 8  # 460·(4/8)² = 115 > 100, 460·(3/8)² = 64.7: 96 px
@@ -130,36 +141,36 @@ def test_choose_live_scale():
 def test_fast_model_adapts_to_full_size_live_renders(qtbot, model_path):
     p = PaintPanel()
     qtbot.addWidget(p)
-    p.live_budget_ms = 60000.0  # any machine renders the tiny model inside this
+    p.scheduler.live_budget_ms = 60000.0  # any machine renders the tiny model inside this
     with qtbot.waitSignal(p.full_rendered, timeout=30000) as first:
         p.set_model(str(model_path))
     qtbot.waitUntil(p.is_idle, timeout=30000)
     assert first.args[0].shape == (64, 64, 3)
-    assert p.live_scale == 1.0  # timed once: fast enough for full-size live renders
-    started, fulls = p.runner.started_count, p.full_started
+    assert p.scheduler.live_scale == 1.0  # timed once: fast enough for full-size live renders
+    started, fulls = p.scheduler.runner.started_count, p.scheduler.full_started
     with qtbot.waitSignal(p.live_rendered, timeout=30000) as live:
         p.canvas.set_label_map(np.full((64, 64), 2, np.uint8), reset_history=False)
     qtbot.waitUntil(p.is_idle, timeout=30000)
     assert live.args[0].shape == (64, 64, 3)
-    assert p.runner.started_count == started + 1 and p.full_started == fulls  # no second render needed
+    assert p.scheduler.runner.started_count == started + 1 and p.scheduler.full_started == fulls  # no second
     p.shutdown()
 
 
 def test_quick_strokes_coalesce(qtbot, panel):
     c = panel.canvas
     c.set_view(6.0, (0.0, 0.0))
-    started, fulls = panel.runner.started_count, panel.full_renders
+    started, fulls = panel.scheduler.runner.started_count, panel.scheduler.full_renders
     for y in (5, 20, 35):  # three strokes inside one debounce window
         qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(5, y))
         qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(30, y))
     with qtbot.waitSignal(panel.full_rendered, timeout=30000):
         pass
     _idle(qtbot, panel)
-    assert 1 <= panel.runner.started_count - started <= 2  # never one per stroke when they come fast
-    assert panel.full_renders == fulls + 1
+    assert 1 <= panel.scheduler.runner.started_count - started <= 2  # never one per stroke when they come fast
+    assert panel.scheduler.full_renders == fulls + 1
     from ganstudio.engines import paint
 
-    np.testing.assert_array_equal(panel.last_result, paint.render(c.label_map, model=str(panel.model)))
+    np.testing.assert_array_equal(panel.last_result, paint.render(c.label_map, model=str(panel.model), precision="fp32"))
 
 
 def test_open_label_map_png_and_bad_indices(qtbot, panel, tmp_path):
@@ -247,7 +258,7 @@ def test_stroke_instances_reach_the_render(qtbot, panel):
     with qtbot.waitSignal(panel.full_rendered, timeout=30000):
         panel.instances.setChecked(True)
     _idle(qtbot, panel)
-    expected = paint.render(c.label_map, c.instance_map, model=str(panel.model))
+    expected = paint.render(c.label_map, c.instance_map, model=str(panel.model), precision="fp32")
     np.testing.assert_array_equal(panel.last_result, expected)
     assert not np.array_equal(plain, expected)  # the edge between the two strokes changes the image
 
@@ -294,5 +305,207 @@ def test_canvas_hint_until_the_first_edit(qtbot, model_path):
         qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(5, 5))
         qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=c.image_to_widget(20, 5))
     assert c.hint == ""
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    p.shutdown()
+
+
+# ------------------------------------------------------------------ another label set (issue 15.2)
+def _named_model(path, names, seed=0):
+    """A tiny SPADE file (3 labels + dontcare + instance edges) whose sidecar names its labels."""
+    import json
+
+    tiny_spade_file(path, seed=seed)
+    side = path.with_name(path.name + ".json")
+    meta = json.loads(side.read_text())
+    meta["label_names"] = list(names)
+    side.write_text(json.dumps(meta))
+    return path
+
+
+def _switch(qtbot, p, model):
+    """set_model(model) and wait for the question about the painting's label set."""
+    with qtbot.waitSignal(p.label_set_question, timeout=30000) as asked:
+        p.set_model(str(model))
+    return asked.args[0]
+
+
+def test_a_model_with_another_label_set_keeps_the_painting_mapped_and_undoable(qtbot, tmp_path):
+    from ganstudio.ui.paint_panel import PaintPanel
+
+    a = _named_model(tmp_path / "a_G.pth", ["other", "sky", "grass"])
+    b = _named_model(tmp_path / "b_G.pth", ["unlabeled", "grass", "water"], seed=1)
+    p = PaintPanel()
+    qtbot.addWidget(p)
+    with qtbot.waitSignal(p.model_ready, timeout=30000):
+        p.set_model(str(a))
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    painted = np.zeros((64, 64), np.uint8)
+    painted[:, :32] = 1  # sky: model b has no sky
+    painted[:, 32:] = 2  # grass: b's id 1
+    p.canvas.set_label_map(painted, reset_history=False)  # as a stroke would: one undoable edit
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+
+    # cancel: nothing changes, the model in use stays
+    box = _switch(qtbot, p, b)
+    assert "b_G.pth" in box.text() and "2048 px" in box.informativeText()
+    qtbot.mouseClick(box.cancel_button, Qt.MouseButton.LeftButton)
+    np.testing.assert_array_equal(p.canvas.label_map, painted)
+    assert p.model == str(a) and p.model_box.currentData() == str(a)
+    assert p.palette_view.names[:3] == ["other", "sky", "grass"]
+
+    # keep: the painting is mapped by name (before: replaced by an empty map, with Undo greyed out)
+    box = _switch(qtbot, p, b)
+    with qtbot.waitSignal(p.rendered, timeout=30000):
+        qtbot.mouseClick(box.keep_button, Qt.MouseButton.LeftButton)
+    expected = np.zeros((64, 64), np.uint8)  # sky -> "unlabeled" (0), grass -> 1, written out here
+    expected[:, 32:] = 1
+    np.testing.assert_array_equal(p.canvas.label_map, expected)
+    assert p.model == str(b) and p.palette_view.names[:3] == ["unlabeled", "grass", "water"]
+    assert "2048 px had no counterpart" in p.last_message and "unlabeled" in p.last_message
+    stack = p.undo_stack()
+    assert stack.canUndo() and stack.undoText().startswith("Change label set")
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+
+    # one undo: the painting, the label set and the model it was painted for
+    with qtbot.waitSignal(p.rendered, timeout=30000):
+        stack.undo()
+    np.testing.assert_array_equal(p.canvas.label_map, painted)
+    assert p.model == str(a) and p.palette_view.names[:3] == ["other", "sky", "grass"]
+    assert p.model_box.currentData() == str(a)
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    with qtbot.waitSignal(p.rendered, timeout=30000):
+        stack.redo()
+    np.testing.assert_array_equal(p.canvas.label_map, expected)
+    assert p.model == str(b)
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    p.shutdown()
+
+
+def test_the_same_label_set_keeps_the_painting_without_asking(qtbot, panel, tmp_path):
+    other = tiny_spade_file(tmp_path / "same_labels_G.pth", seed=5)
+    painted = np.zeros((64, 64), np.uint8)
+    painted[10:20] = 3
+    panel.canvas.set_label_map(painted, reset_history=False)
+    qtbot.waitUntil(panel.is_idle, timeout=30000)
+    asked = []
+    panel.label_set_question.connect(asked.append)
+    with qtbot.waitSignal(panel.model_ready, timeout=30000):
+        panel.set_model(str(other))
+    qtbot.waitUntil(panel.is_idle, timeout=30000)
+    assert asked == [] and panel.model == str(other)
+    np.testing.assert_array_equal(panel.canvas.label_map, painted)
+
+
+# ------------------------------------------------------------------ cancel a full-size render (15.4)
+def test_cancel_full_size_render_says_cancelling_then_cancelled(qtbot, panel, monkeypatch):
+    import ui_fake_paint
+    from ganstudio.ui import paint_render_scheduler as prs
+
+    monkeypatch.setattr(prs, "RENDER_TARGET", "ui_fake_paint:gated_render")
+    ui_fake_paint.reset()
+    assert not panel.cancel_button.isEnabled()
+    panel.render_full()
+    qtbot.waitUntil(ui_fake_paint.FULL_REACHED.is_set, timeout=30000)
+    qtbot.waitUntil(panel.cancel_button.isEnabled, timeout=30000)
+    states = []
+    panel.job_state.connect(states.append)
+    with qtbot.waitSignal(panel.message, timeout=30000, check_params_cb=lambda m: m == "Cancelled"):
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+        assert panel.last_message == "Cancelling…"  # at once
+    assert states == ["cancelling…", ""] and not panel.cancel_button.isEnabled()
+    assert panel.is_idle()
+
+
+# ------------------------------------------------------------------ a model that is not downloaded (15.5)
+@pytest.fixture
+def manifest_dir(tmp_path, monkeypatch, model_path):
+    """A bundled-models folder with two paint entries whose files are missing: one with a direct address,
+    one whose file comes in an archive from a web page."""
+    import json
+
+    root = tmp_path / "models"
+    (root / "manifest").mkdir(parents=True)
+    entries = [{"id": "spade.tiny", "task": "paint", "arch": "spade", "file": "tiny/tiny_G.pth",
+                "url": "https://example.invalid/tiny_G.pth", "size_bytes": 4096,
+                "test_source": str(model_path)},
+               {"id": "spade.manual", "task": "paint", "arch": "spade", "file": "manual/latest_net_G.pth",
+                "url": "https://example.invalid/page", "archive": "checkpoints.tar.gz"}]
+    (root / "manifest" / "paint.json").write_text(json.dumps({"models": entries}))
+    monkeypatch.setenv("GANSTUDIO_MODELS_DIR", str(root))
+    return root
+
+
+def _pick(p, model_id):
+    i = p.model_box.findData(model_id)
+    assert i > 0, [p.model_box.itemText(k) for k in range(p.model_box.count())]
+    p.model_box.setCurrentIndex(i)
+    p.model_box.activated.emit(i)
+
+
+def test_picking_a_missing_model_offers_download_with_progress(qtbot, manifest_dir, monkeypatch):
+    from ganstudio.ui.paint_panel import PaintPanel
+    from ganstudio.ui.widgets import model_fetch
+
+    monkeypatch.setattr(model_fetch, "DOWNLOAD_TARGET", "ui_fake_paint:fake_download")
+    p = PaintPanel()
+    qtbot.addWidget(p)
+    p.show()
+    assert p.model_box.itemText(p.model_box.findData("spade.tiny")).endswith("(not downloaded)")
+    assert p.fetch_bar.isHidden()
+    _pick(p, "spade.tiny")  # before: nothing happened at all
+    bar = p.fetch_bar
+    assert bar.isVisible() and "spade.tiny is not on this machine" in bar.text.text()
+    assert bar.action.text() == "Download" and "not on this machine" in p.last_message
+    progress = []
+    bar.job.progress.connect(lambda pr: progress.append(bar.progress.value()))
+    with qtbot.waitSignal(p.model_ready, timeout=30000):
+        qtbot.mouseClick(bar.action, Qt.MouseButton.LeftButton)
+        assert bar.progress.isVisible() and bar.cancel_button.isVisible()
+    assert progress and max(progress) > 0  # the bar moved
+    assert p.model == "spade.tiny" and bar.isHidden()
+    assert p.model_box.itemText(p.model_box.currentIndex()) == "spade.tiny"  # present now
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    p.shutdown()
+
+
+def test_a_download_can_be_cancelled(qtbot, manifest_dir, monkeypatch):
+    import ui_fake_paint
+    from ganstudio.ui.paint_panel import PaintPanel
+    from ganstudio.ui.widgets import model_fetch
+
+    monkeypatch.setattr(model_fetch, "DOWNLOAD_TARGET", "ui_fake_paint:stuck_download")
+    ui_fake_paint.DOWNLOAD_REACHED.clear()
+    p = PaintPanel()
+    qtbot.addWidget(p)
+    p.show()
+    _pick(p, "spade.tiny")
+    bar = p.fetch_bar
+    qtbot.mouseClick(bar.action, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(ui_fake_paint.DOWNLOAD_REACHED.is_set, timeout=30000)
+    with qtbot.waitSignal(bar.job.cancelled, timeout=30000):
+        qtbot.mouseClick(bar.cancel_button, Qt.MouseButton.LeftButton)
+        assert bar.text.text() == "Cancelling…"
+    assert bar.text.text() == "Cancelled" and bar.action.isEnabled() and not bar.progress.isVisible()
+    assert p.model is None
+    p.shutdown()
+
+
+def test_a_missing_model_without_a_direct_address_offers_import(qtbot, manifest_dir, model_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from ganstudio.ui.paint_panel import PaintPanel
+
+    p = PaintPanel()
+    qtbot.addWidget(p)
+    p.show()
+    _pick(p, "spade.manual")
+    bar = p.fetch_bar
+    assert bar.action.text() == "Import…" and "checkpoints.tar.gz" in bar.text.text()
+    assert "https://example.invalid/page" in bar.text.text()  # a link to where it comes from
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(model_path), "")))
+    with qtbot.waitSignal(p.model_ready, timeout=30000):
+        qtbot.mouseClick(bar.action, Qt.MouseButton.LeftButton)  # the real import job: hash, check, copy
+    assert p.model.startswith("user.") and p.info["semantic_nc"] == 5  # the library copy is in use
+    assert p.model_box.currentData() == p.model and bar.isHidden()
     qtbot.waitUntil(p.is_idle, timeout=30000)
     p.shutdown()

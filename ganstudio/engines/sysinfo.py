@@ -19,13 +19,14 @@ def _status_text(torch, dev) -> str:
     return f"CPU, {n} thread{'s' if n != 1 else ''}"
 
 
-def system_info(cancel=None, device: str = "auto", precision: str = "fp32") -> dict[str, Any]:
+def system_info(cancel=None, device: str = "auto", precision: str = "auto") -> dict[str, Any]:
     """Torch version, the devices there are, the one ``device`` resolves to, and its precisions.
 
     Keys: torch, cuda (CUDA version of the build or ""), devices [(id, label)], device (resolved id),
     device_text (status bar text), device_description, precisions (supported on the resolved device),
-    precision (the asked-for one if supported, else "fp32"), threads, python, platform, error ("" or
-    why the asked-for device could not be used)."""
+    precision (what jobs will run in: "auto" resolved by ``runtime.resolve_runtime``, an unsupported one
+    as fp32), precision_setting (what was asked for), threads, python, platform, error ("" or why the
+    asked-for device could not be used)."""
     import torch
 
     from ganstudio import runtime as devmod
@@ -44,6 +45,10 @@ def system_info(cancel=None, device: str = "auto", precision: str = "fp32") -> d
         error = f"{exc}; using the automatic choice"
         dev = devmod.select_device("auto")
     precisions = list(devmod.supported_precisions(dev))
+    try:
+        resolved = devmod.resolve_runtime(dev, precision).precision
+    except devmod.DeviceError:  # an unknown name in a hand-edited settings file
+        resolved = "fp32"
     return {
         "torch": torch.__version__,
         "cuda": torch.version.cuda or "",
@@ -52,7 +57,8 @@ def system_info(cancel=None, device: str = "auto", precision: str = "fp32") -> d
         "device_text": _status_text(torch, dev),
         "device_description": devmod.describe_device(dev),
         "precisions": precisions,
-        "precision": precision if precision in precisions else "fp32",
+        "precision": resolved,
+        "precision_setting": precision,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 
-
 def app_version() -> str:
     # The package is necessarily imported already (this module lives in it). Importing the name from
     # `ganstudio` would make import-linter follow ganstudio.load_model's lazy torch import into the ui.
@@ -38,9 +37,12 @@ def version_lines(info: Optional[dict]) -> list[tuple[str, str]]:
         torch_text = info.get("torch", "?")
         if info.get("cuda"):
             torch_text += f" (CUDA {info['cuda']})"
+        precision = info.get("precision", "fp32")
+        if info.get("precision_setting") == "auto":  # say what the automatic choice is on this device
+            precision = f"{precision} (automatic)"
         lines += [("torch", torch_text),
                   ("Device", info.get("device_description") or info.get("device_text", "?")),
-                  ("Precision", info.get("precision", "fp32"))]
+                  ("Precision", precision)]
     return lines
 
 

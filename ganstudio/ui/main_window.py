@@ -18,12 +18,17 @@ the app from starting).
                                                      # (without it: the first opens, the rest are named as not opened)
         def export(self) -> None                     # File > Export… (enabled only where it exists)
         def shutdown(self) -> None                   # on window close, before every worker is joined
-        def undo(self) -> None / def redo(self) -> None   # Edit > Undo (Ctrl+Z) / Redo (Ctrl+Shift+Z)
+        def undo_stack(self) -> QUndoStack          # Edit > Undo / Redo follow it while the tab is current:
+                                                     # enabled, and named ("Undo Brush stroke"), as it changes
+        def undo(self) -> None / def redo(self) -> None   # without a stack: Edit > Undo / Redo call these
         job_state = Signal(str)                      # "" when idle, else a short text for the status bar
 
-The window owns Ctrl+Z / Ctrl+Shift+Z and forwards them to the current panel's undo() / redo(); a
-panel that binds those keys itself keeps them (the window then drops its own, since two actions on
-one key would make Qt fire neither).
+The window owns Ctrl+Z / Ctrl+Shift+Z (window-wide: they work whatever widget has the focus, except a
+text field's own undo) and applies them to the current panel's undo stack (a ``QUndoGroup`` whose
+active stack follows the tab), or calls its undo() / redo(). A panel that binds those keys itself keeps
+them (the window then drops its own, since two actions on one key would make Qt fire neither). A panel's
+own single-key shortcuts (Paint's tools) use the window context on a widget inside the tab, so they work
+while that tab is shown and are inactive (hidden) while another tab is current.
 
 Files go to the current tab when it has the matching method; otherwise the window switches to the
 first tab (in TABS order) that has it. Panels read the user's device / precision choice from
@@ -39,7 +44,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -48,6 +53,8 @@ from PySide6.QtGui import (
     QDropEvent,
     QKeySequence,
     QShortcut,
+    QUndoGroup,
+    QUndoStack,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -62,7 +69,7 @@ from PySide6.QtWidgets import (
 from ganstudio.core.imageio import IMAGE_SUFFIXES
 from ganstudio.ui import theme
 from ganstudio.ui.placeholder_panel import PlaceholderPanel
-from ganstudio.ui.settings import PRECISIONS, Settings
+from ganstudio.ui.settings import PRECISION_LABELS, PRECISIONS, Settings
 from ganstudio.ui.widgets.messages import user_message
 from ganstudio.workers import engine_worker
 from ganstudio.workers.jobs import JobSlot
@@ -141,6 +148,8 @@ class MainWindow(QMainWindow):
         self._panel_states: dict[str, str] = {}
         self._about = None
         self._model_manager = None
+        # Edit > Undo / Redo follow the current tab's undo stack (its active stack is set on tab changes)
+        self.undo_group = QUndoGroup(self)
         self.setWindowTitle("GAN Studio")
         self.setAcceptDrops(True)
 
@@ -161,6 +170,9 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
         self._build_menus()
+        for signal in (self.undo_group.canUndoChanged, self.undo_group.canRedoChanged,
+                       self.undo_group.undoTextChanged, self.undo_group.redoTextChanged):
+            signal.connect(self._sync_edit_actions)
         self._build_status_bar()
         self._restore()
         self._on_tab_changed(self.tabs.currentIndex())
@@ -184,8 +196,8 @@ class MainWindow(QMainWindow):
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
         edit_menu = mb.addMenu("&Edit")
-        self.undo_action = self._action(edit_menu, "&Undo", "Ctrl+Z", lambda: self._panel_call("undo"))
-        self.redo_action = self._action(edit_menu, "&Redo", "Ctrl+Shift+Z", lambda: self._panel_call("redo"))
+        self.undo_action = self._action(edit_menu, "&Undo", "Ctrl+Z", self.undo)
+        self.redo_action = self._action(edit_menu, "&Redo", "Ctrl+Shift+Z", self.redo)
 
         models_menu = mb.addMenu("&Models")
         self.model_manager_action = self._action(models_menu, "&Model manager…", None, self.open_model_manager)
@@ -219,7 +231,8 @@ class MainWindow(QMainWindow):
         self.precision_group = QActionGroup(self)
         self.precision_actions: dict[str, QAction] = {}
         for name in PRECISIONS:
-            act = QAction(name, self, checkable=True)
+            act = QAction(PRECISION_LABELS.get(name, name), self, checkable=True)
+            act.setData(name)
             act.triggered.connect(lambda _=False, n=name: self.set_precision(n))
             self.precision_group.addAction(act)
             self.precision_menu.addAction(act)
@@ -339,10 +352,13 @@ class MainWindow(QMainWindow):
         self.device_label.setText(info.get("device_text", "?"))
         self.device_label.setToolTip(f"{info.get('device_description', '')}\ntorch {info.get('torch', '?')}")
         self._fill_device_menu([tuple(d) for d in info.get("devices", [])] or [("auto", "Automatic"), ("cpu", "CPU")])
-        supported = set(info.get("precisions", ["fp32"]))
+        supported = set(info.get("precisions", ["fp32"])) | {"auto"}  # auto always means something here
         for name, act in self.precision_actions.items():
             act.setEnabled(name in supported)
             act.setToolTip("" if name in supported else f"not supported on {info.get('device', 'this device')}")
+        if info.get("precision"):
+            self.device_label.setToolTip(self.device_label.toolTip() + f"\nprecision: {info['precision']}"
+                                         + (" (auto)" if self.settings.precision == "auto" else ""))
         if info.get("error"):
             self.statusBar().showMessage(info["error"], 8000)
         if self._about is not None:
@@ -369,6 +385,8 @@ class MainWindow(QMainWindow):
     def set_precision(self, precision: str) -> None:
         self.settings.precision = precision
         self.precision_actions[precision].setChecked(True)
+        if self.sysinfo is not None:  # About / the status bar say what "auto" means on this device
+            self.refresh_sysinfo()
 
     # ------------------------------------------------------------------------------- theme / dialogs
     def set_theme(self, name: str) -> None:
@@ -503,6 +521,48 @@ class MainWindow(QMainWindow):
     def export_current(self) -> None:
         self._panel_call("export")
 
+    def undo(self) -> None:
+        """Edit > Undo: the current tab's undo stack, or its undo() method."""
+        stack = self.undo_group.activeStack()
+        if stack is not None:
+            stack.undo()
+        else:
+            self._panel_call("undo")
+
+    def redo(self) -> None:
+        stack = self.undo_group.activeStack()
+        if stack is not None:
+            stack.redo()
+        else:
+            self._panel_call("redo")
+
+    @staticmethod
+    def _panel_stack(panel) -> Optional[QUndoStack]:
+        fn = getattr(panel, "undo_stack", None)
+        if not callable(fn):
+            return None
+        try:
+            stack = fn()
+        except Exception:  # a panel bug must not take the window down
+            log.exception("undo_stack() failed")
+            return None
+        return stack if isinstance(stack, QUndoStack) else None
+
+    @Slot()
+    def _sync_edit_actions(self) -> None:
+        """Edit > Undo / Redo: enabled and named after the current tab's stack ("Undo Brush stroke")."""
+        stack = self.undo_group.activeStack()
+        panel = self.current_panel()
+        for act, verb, method in ((self.undo_action, "Undo", "undo"), (self.redo_action, "Redo", "redo")):
+            if stack is not None:
+                can = stack.canUndo() if method == "undo" else stack.canRedo()
+                what = (stack.undoText() if method == "undo" else stack.redoText()) if can else ""
+                act.setEnabled(can)
+                act.setText(f"&{verb} {what}".rstrip())
+            else:
+                act.setEnabled(callable(getattr(panel, method, None)))
+                act.setText(f"&{verb}")
+
     def _panel_call(self, method: str) -> None:
         fn = getattr(self.current_panel(), method, None)
         if callable(fn):
@@ -520,9 +580,13 @@ class MainWindow(QMainWindow):
         if panel is not None:
             panel_keys = {a.shortcut().toString() for a in panel.findChildren(QAction)}
             panel_keys |= {sc.key().toString() for sc in panel.findChildren(QShortcut)}
-        for act, method, key in ((self.undo_action, "undo", "Ctrl+Z"), (self.redo_action, "redo", "Ctrl+Shift+Z")):
-            act.setEnabled(callable(getattr(panel, method, None)))
+        for act, key in ((self.undo_action, "Ctrl+Z"), (self.redo_action, "Ctrl+Shift+Z")):
             act.setShortcut(QKeySequence() if key in panel_keys else QKeySequence(key))
+        stack = self._panel_stack(panel)
+        if stack is not None and stack not in self.undo_group.stacks():
+            self.undo_group.addStack(stack)
+        self.undo_group.setActiveStack(stack)
+        self._sync_edit_actions()
         self.settings.current_tab = self.tabs.tabText(index)
 
     # ------------------------------------------------------------------------------- drag and drop

@@ -20,7 +20,11 @@ ORG_NAME = "GANStudio"
 APP_NAME = "GAN Studio"
 HOME_ENV = "GANSTUDIO_HOME"
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+# the same choices as ganstudio.runtime.PRECISION_CHOICES (the UI never imports torch, so they are written
+# here; tests/ui/test_main_window.py checks they agree). "auto" is the default everywhere.
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PRECISION_LABELS = {"auto": "Automatic (fp16 on CUDA, bf16 on CPUs with bf16 units, else fp32)",
+                    "fp32": "fp32 (full precision)", "fp16": "fp16", "bf16": "bf16"}
 THEMES = ("light", "dark")
 MAX_RECENT = 10
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -81,8 +85,9 @@ class Settings:
 
     @property
     def precision(self) -> str:
-        v = str(self.q.value("compute/precision", "fp32") or "fp32")
-        return v if v in PRECISIONS else "fp32"
+        """"auto" (the default: see ganstudio.runtime), "fp32", "fp16" or "bf16"."""
+        v = str(self.q.value("compute/precision", "auto") or "auto")
+        return v if v in PRECISIONS else "auto"
 
     @precision.setter
     def precision(self, value: str) -> None:

@@ -6,6 +6,7 @@ import platform
 import threading
 from pathlib import Path
 
+import numpy as np
 import PySide6
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl, qVersion
@@ -59,9 +60,9 @@ def make_window(qtbot, home):
 
 
 @pytest.fixture(autouse=True)
-def _restore_app_look():
+def _restore_app_look(qapp):
     """Themes change the whole QApplication: give other tests back the look they started with."""
-    app = QApplication.instance()
+    app = qapp
     saved = (app.style().name(), QPalette(app.palette()), app.styleSheet(), app.property("ganstudio_theme"))
     yield
     app.setStyle(saved[0])
@@ -342,7 +343,7 @@ def test_settings_ignore_garbage_values(home):
     s.set_value("compute/device", "quantum:7")
     s.set_value("compute/precision", "fp8")
     s.set_value("view/theme", "neon")
-    assert (s.device, s.precision, s.theme) == ("auto", "fp32", "light")
+    assert (s.device, s.precision, s.theme) == ("auto", "auto", "light")  # the defaults
     with pytest.raises(ValueError):
         s.precision = "fp64"
     for i in range(15):
@@ -451,3 +452,159 @@ def test_alt_digit_goes_to_a_tab_and_tabs_have_tooltips(fake_tabs, make_window):
     w.tab_actions[2].trigger()
     assert w.current_title() == w.tabs.tabText(2)
     assert all(w.tabs.tabToolTip(i) for i in range(w.tabs.count()))
+
+
+# ----------------------------------------------------------------------------------------- Edit menu + Paint keys
+@pytest.fixture
+def paint_window(monkeypatch, make_window, qtbot):
+    """The real Paint panel beside a fake tab (no model needed: painting and undo work without one)."""
+    monkeypatch.setattr(mw, "TABS", [("Paint", "ganstudio.ui.paint_panel", "PaintPanel"),
+                                     ("Latent", "ui_fake_panels", "ImagePanel"), ("Train", None, None)])
+    w = make_window()
+    w.switch_to("Paint")
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=5000)
+    yield w
+    w.panels["Paint"].shutdown()
+
+
+def _stroke(qtbot, canvas, y=10):
+    canvas.set_view(4.0, (0.0, 0.0))
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=canvas.image_to_widget(5, y))
+    qtbot.mouseMove(canvas, canvas.image_to_widget(30, y))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=canvas.image_to_widget(30, y))
+
+
+def _text(action) -> str:
+    return action.text().replace("&", "")
+
+
+def test_edit_undo_redo_follow_the_paint_undo_stack_and_work_from_any_widget(paint_window, qtbot):
+    w = paint_window
+    paint = w.panels["Paint"]
+    assert not w.undo_action.isEnabled() and not w.redo_action.isEnabled()  # nothing to undo yet
+    before = paint.canvas.label_map.copy()
+    _stroke(qtbot, paint.canvas)
+    assert w.undo_action.isEnabled() and _text(w.undo_action) == "Undo Brush stroke"  # before: always greyed
+    assert not w.redo_action.isEnabled()
+    painted = paint.canvas.label_map.copy()
+    assert not np.array_equal(painted, before)
+    # Ctrl+Z with the focus on a widget that is not the canvas (before: only the canvas took it)
+    other = paint.palette_view.list
+    other.setFocus()
+    qtbot.waitUntil(other.hasFocus, timeout=5000)
+    qtbot.keyClick(other, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(paint.canvas.label_map, before)
+    assert not w.undo_action.isEnabled() and w.redo_action.isEnabled()
+    assert _text(w.redo_action) == "Redo Brush stroke"
+    qtbot.keyClick(paint.full_button, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    np.testing.assert_array_equal(paint.canvas.label_map, painted)
+    # another tab: the menu follows it (this fake panel has undo() and no stack), then Paint's again
+    w.switch_to("Latent")
+    assert w.undo_action.isEnabled() and _text(w.undo_action) == "Undo"
+    w.undo_action.trigger()
+    assert w.panels["Latent"].undone == 1
+    np.testing.assert_array_equal(paint.canvas.label_map, painted)  # not Paint's stack
+    w.switch_to("Paint")
+    assert _text(w.undo_action) == "Undo Brush stroke" and not w.redo_action.isEnabled()
+
+
+def test_paint_tool_keys_work_wherever_the_focus_is_while_paint_is_shown(paint_window, qtbot):
+    w = paint_window
+    paint = w.panels["Paint"]
+    target = paint.palette_view.list  # not the canvas (before: the keys worked only with the canvas focused)
+    target.setFocus()
+    qtbot.waitUntil(target.hasFocus, timeout=5000)
+    for key, tool in ((Qt.Key.Key_E, "eraser"), (Qt.Key.Key_F, "fill"), (Qt.Key.Key_R, "rect"),
+                      (Qt.Key.Key_G, "fill"), (Qt.Key.Key_B, "brush")):
+        qtbot.keyClick(target, key)
+        assert paint.canvas.tool == tool, key
+        assert paint.tool_actions[tool].isChecked()
+    qtbot.keyClick(w, Qt.Key.Key_E)  # sent to the window itself
+    assert paint.canvas.tool == "eraser"
+    # a text field keeps its letters
+    paint.palette_view.search.setFocus()
+    qtbot.waitUntil(paint.palette_view.search.hasFocus, timeout=5000)
+    qtbot.keyClick(paint.palette_view.search, Qt.Key.Key_B)
+    assert paint.palette_view.search.text() == "b" and paint.canvas.tool == "eraser"
+    # another tab is shown: Paint's keys are off there
+    w.switch_to("Latent")
+    qtbot.keyClick(w.panels["Latent"].view, Qt.Key.Key_R)
+    assert paint.canvas.tool == "eraser"
+
+
+# ----------------------------------------------------------------------------------------- precision auto
+def test_precision_auto_is_the_default_offered_and_persisted(fake_tabs, make_window, qtbot, monkeypatch):
+    import ganstudio.runtime as runtime
+    from ganstudio.ui.settings import PRECISIONS
+
+    assert PRECISIONS == runtime.PRECISION_CHOICES  # the UI's copy (it never imports torch) agrees
+    monkeypatch.setattr(mw, "SYSINFO_TARGET", "ganstudio.engines.sysinfo:system_info")
+    w = make_window()
+    assert w.settings.precision == "auto" and w.precision_actions["auto"].isChecked()
+    assert list(w.precision_actions) == ["auto", "fp32", "fp16", "bf16"]
+    with qtbot.waitSignal(w.sysinfo_changed, timeout=120000):
+        w.refresh_sysinfo()
+    assert w.precision_actions["auto"].isEnabled()
+    expected = runtime.resolve_runtime(w.sysinfo["device"], "auto").precision
+    assert w.sysinfo["precision"] == expected and w.sysinfo["precision_setting"] == "auto"
+    assert f"Precision: {expected} (automatic)" in w.show_about().text()
+    with qtbot.waitSignal(w.sysinfo_changed, timeout=120000):  # a new choice is shown at once
+        w.precision_actions["fp32"].trigger()
+    assert "Precision: fp32" in w.show_about().text() and "automatic" not in w.show_about().text()
+    w.close()
+    assert Settings().precision == "fp32"
+    w2 = make_window()
+    assert w2.precision_actions["fp32"].isChecked()
+    w2.set_precision("auto")
+    assert Settings().precision == "auto"
+
+
+# ----------------------------------------------------------------------------------------- start-up check
+def test_startup_check_names_the_missing_packages():
+    from ganstudio.app import startup_problem
+
+    missing = {"libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1"}
+    msg = startup_problem({"DISPLAY": ":0"}, loadable=lambda lib: lib not in missing, platform="linux")
+    assert "sudo apt install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 " in msg  # exactly those, once each
+    assert "libxcb-image0" not in msg and "\n" not in msg and "ganstudio --help" in msg
+    assert startup_problem({"DISPLAY": ":0"}, loadable=lambda lib: True, platform="linux") is None
+    # another platform plugin, or another system: nothing to check
+    for env in ({"QT_QPA_PLATFORM": "offscreen"}, {"QT_QPA_PLATFORM": "wayland", "WAYLAND_DISPLAY": "w"},
+                {"XDG_SESSION_TYPE": "wayland", "WAYLAND_DISPLAY": "wayland-0"}):
+        assert startup_problem(env, loadable=lambda lib: False, platform="linux") is None, env
+    assert startup_problem({}, loadable=lambda lib: False, platform="darwin") is None
+    # no display: said first, with the way to work without one
+    for env in ({}, {"QT_QPA_PLATFORM": "xcb"}):
+        msg = startup_problem(env, loadable=lambda lib: False, platform="linux")
+        assert "DISPLAY is not set" in msg and "QT_QPA_PLATFORM=offscreen" in msg and "ganstudio --help" in msg
+    assert startup_problem({}, argv=["ganstudio", "-platform", "offscreen"], loadable=lambda lib: False,
+                           platform="linux") is None
+
+
+@pytest.mark.parametrize("case", ["no display", "missing library"])
+def test_app_start_says_what_is_missing_and_exits_2_without_a_qt_abort(case, home):
+    """The real entry point in a fresh interpreter (no QApplication yet), as a user starts it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+    code = "import sys\nfrom ganstudio.cli import main\n"
+    if case == "missing library":  # the display is there; libxcb-cursor is faked away
+        env["DISPLAY"] = ":97"
+        code += ("import ganstudio.app as app\n_real = app.can_load\n"
+                 "app.can_load = lambda lib: lib != 'libxcb-cursor.so.0' and _real(lib)\n")
+    code += ("rc = main([])\n"
+             "print('QT-LOADED' if 'PySide6.QtWidgets' in sys.modules else 'QT-NOT-LOADED')\n"
+             "sys.exit(rc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])  # before: SIGABRT (-6) inside Qt
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    if case == "no display":
+        assert "DISPLAY is not set" in lines[0]
+    else:
+        assert "sudo apt install libxcb-cursor0" in lines[0]
+    assert "QT-NOT-LOADED" in out.stdout

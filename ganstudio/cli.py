@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "ganstudio.commands.stylize",
     "ganstudio.commands.latent",  # sample, interpolate, edit
     "ganstudio.commands.synth",
+    "ganstudio.commands.train",
 ]
 
 

@@ -1,0 +1,1 @@
+"""One training recipe per network family (see training/recipe.py for the contract)."""

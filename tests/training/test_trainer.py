@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -241,7 +240,7 @@ def test_exported_files_have_the_official_key_lists(task, arch, size, extra, fil
     recipe.build()
     if task == "stylegan2":  # the export computes the truncation centre: keep it quick
         recipe.latent_avg = lambda n=4096: torch.zeros(1, 512)
-    files = recipe.export(tmp_path)
+    recipe.export(tmp_path)
     obj = torch.load(tmp_path / file, map_location="cpu", weights_only=True)
     sd = obj[key] if key else obj
     assert list(sd) == _official_keys(parity_dir, parity)

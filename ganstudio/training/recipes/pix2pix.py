@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ganstudio.nets.cyclegan import NLayerDiscriminator, UnetGenerator
 from ganstudio.training import losses
-from ganstudio.training.data import (DataError, PairedDataset, check_images, list_files, match_pairs,
+from ganstudio.training.data import (DataError, PairedDataset, check_images, match_pairs,
                                      split_holdout)
 from ganstudio.training.recipe import Recipe, grid, load_starting_weights
 from ganstudio.training.recipes.translation import init_weights, linear_decay

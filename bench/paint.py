@@ -1,6 +1,7 @@
 """Paint benchmark: stroke-to-preview latency for a small SPADE, and the ade20k-size forward time.
 
-    .venv/bin/python bench/paint.py [--threads N] [--runs 30] [--device cpu|cuda] [--skip-qt] [--skip-full]
+    .venv/bin/python bench/paint.py [--threads N] [--runs 30] [--device cpu|cuda] [--precision fp32|auto|...]
+                                    [--skip-qt] [--skip-full]
                                     [--live-scale S (fixed; default: the panel's adaptive scale)]
 
 Small model: SPADE with ``--ngf`` (16) and SPADE hidden width ``--nhidden`` (128 upstream; our own small
@@ -10,8 +11,9 @@ seeded weights (the speed does not depend on the values).
    tensor2im), the time the worker spends per render: at half size (``size="fit", scale=0.5``: 128×128) and
    at full resolution (256×256);
  * GUI path: the real ``PaintPanel`` (offscreen), each stroke one undoable edit of its canvas
-   (``set_label_map(..., reset_history=False)``), so the panel's own LatestOnlyRunner (debounce included),
-   EngineWorker threads, idle timer and result display are all in the figure:
+   (``set_label_map(..., reset_history=False)``), so the panel's render scheduler (``PaintRenderScheduler``:
+   LatestOnlyRunner with its debounce, the pause timer, the full-render JobSlot), EngineWorker threads and the
+   result display are all in the figure:
    - stroke-to-preview while painting: edit -> the live preview shown (``live_rendered``); the next stroke
      follows at once, as a user painting on (no pause, so no full render in between). The preview size is
      the panel's adaptive choice (printed), or ``--live-scale``;
@@ -73,16 +75,17 @@ def strokes(n, seed=0):
         yield lm
 
 
-def bench_engine(path, runs, device, scale=1.0):
+def bench_engine(path, runs, device, scale=1.0, precision="fp32"):
     from ganstudio.engines import paint
 
     maps = list(strokes(runs + 3))
+    kw = dict(model=str(path), device=device, precision=precision, size="fit", scale=scale)
     for lm in maps[:3]:
-        paint.render(lm, model=str(path), device=device, size="fit", scale=scale)  # load + warm up
+        paint.render(lm, **kw)  # load + warm up
     times = []
     for lm in maps[3:]:
         t = time.perf_counter()
-        out = paint.render(lm, model=str(path), device=device, size="fit", scale=scale)
+        out = paint.render(lm, **kw)
         times.append((time.perf_counter() - t) * 1000)
     return times, out.shape[:2]
 
@@ -141,7 +144,7 @@ def _wait(app, cond, timeout_s=120.0):
         raise TimeoutError("benchmark: the panel did not answer")
 
 
-def bench_panel(path, runs, device, live_scale=0.0):
+def bench_panel(path, runs, device, live_scale=0.0, precision="fp32"):
     """-> dict of latency lists (ms): live, full, during_full, before."""
     from PySide6.QtWidgets import QApplication
 
@@ -150,13 +153,15 @@ def bench_panel(path, runs, device, live_scale=0.0):
 
     app = QApplication.instance() or QApplication([])
     Settings().device = device
+    Settings().precision = precision
     panel = PaintPanel()
+    sched = panel.scheduler
     if live_scale:  # fixed; else adaptive (the panel's default)
-        panel.adaptive_live, panel.live_scale = False, live_scale
+        sched.adaptive_live, sched.live_scale = False, live_scale
     panel.resize(1200, 800)
     panel.show()
     panel.set_model(str(path))
-    _wait(app, lambda: panel.full_renders >= 1 and panel.is_idle())
+    _wait(app, lambda: sched.full_renders >= 1 and panel.is_idle())
     out = {"live_sizes": Counter(), "full_size": tuple(panel.last_result.shape[:2])}
     stamps = {}
     panel.live_rendered.connect(lambda im: stamps.setdefault("live", (time.perf_counter(), im.shape)))
@@ -186,18 +191,18 @@ def bench_panel(path, runs, device, live_scale=0.0):
     _wait(app, panel.is_idle)
     full = []
     for _ in range(max(3, runs // 2)):
-        n = panel.full_renders
+        n = sched.full_renders
         stroke()
-        _wait(app, lambda: panel.full_renders > n and panel.is_idle())
-        full.append(panel.last_full_ms)
+        _wait(app, lambda: sched.full_renders > n and panel.is_idle())
+        full.append(sched.last_full_ms)
     out["full"] = full
     # a stroke while the full render runs (half-way through a typical one)
     during = []
     half = statistics.median(full) / 2000
     for _ in range(max(3, runs // 3)):
-        n = panel.full_started
+        n = sched.full_started
         stroke()
-        _wait(app, lambda: panel.full_started > n)
+        _wait(app, lambda: sched.full_started > n)
         t_wait = time.perf_counter() + half
         _wait(app, lambda: time.perf_counter() >= t_wait)
         t0 = stroke()
@@ -205,7 +210,7 @@ def bench_panel(path, runs, device, live_scale=0.0):
         _wait(app, panel.is_idle)
     out["during_full"] = during
     # before: live renders at full size (the old path), painting on
-    panel.adaptive_live, panel.live_scale = False, 1.0
+    sched.adaptive_live, sched.live_scale = False, 1.0
     before = []
     for i in range(runs + 2):
         t0 = stroke()
@@ -279,6 +284,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--full-runs", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="fp32",
+                    help="engine and GUI path: fp32 (default, comparable across machines), auto, fp16, bf16")
     ap.add_argument("--skip-qt", action="store_true")
     ap.add_argument("--ngf", type=int, default=16, help="small model width")
     ap.add_argument("--nhidden", type=int, default=128, help="small model SPADE hidden width (upstream: 128)")
@@ -303,17 +310,20 @@ def main() -> None:
         path, n = small_model(Path(tmp), args.ngf, args.nhidden)
         print(f"small SPADE: ngf {args.ngf}, SPADE hidden {args.nhidden}, semantic_nc 13 (12 labels + dontcare), "
               f"normal, 256x256, {n / 1e6:.2f} M params")
-        t, hw = bench_engine(path, args.runs, args.device, scale=0.5)
+        from ganstudio.runtime import resolve_runtime
+
+        print(f"precision {args.precision} -> {resolve_runtime(args.device, args.precision).precision}")
+        t, hw = bench_engine(path, args.runs, args.device, scale=0.5, precision=args.precision)
         line(f"engine render live {hw[1]}x{hw[0]}", t)
-        t, hw = bench_engine(path, args.runs, args.device)
+        t, hw = bench_engine(path, args.runs, args.device, precision=args.precision)
         line(f"engine render full {hw[1]}x{hw[0]}", t)
         if not args.skip_qt:
-            from ganstudio.ui import paint_panel as pp
+            from ganstudio.ui import paint_render_scheduler as pp
 
-            r = bench_panel(path, args.runs, args.device, args.live_scale)
+            r = bench_panel(path, args.runs, args.device, args.live_scale, args.precision)
             mode = (f"live scale fixed {args.live_scale}" if args.live_scale else
                     f"adaptive live scale, budget {pp.LIVE_BUDGET_MS:.0f} ms")
-            print(f"  GUI path (PaintPanel: debounce {pp.DEBOUNCE_MS} ms, {mode}, full render "
+            print(f"  GUI path (PaintPanel + PaintRenderScheduler: debounce {pp.DEBOUNCE_MS} ms, {mode}, full render "
                   f"after a {pp.FULL_DELAY_MS} ms pause; torch threads in the engine worker {worker_threads()}):")
             fh = r["full_size"]
             sizes = ", ".join(f"{k} x{v}" for k, v in r["live_sizes"].most_common())

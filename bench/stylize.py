@@ -9,8 +9,10 @@ scale, flips and noise, saved as JPEG (as camera photos are); both sides write P
 
 * plain loop: for each file, one at a time: PIL open -> RGB -> [-1, 1] tensor -> net under no_grad in fp32
   -> (x + 1) / 2 * 255 -> uint8 -> PIL PNG save (the official test.py / util.save_image path).
-* GAN Studio: ``engines.stylize.stylize_folder``: decode/encode in a thread pool overlapped with compute,
-  same-size images stacked per forward, inference_mode, channels_last and fp16 autocast on CUDA.
+* GAN Studio: ``engines.stylize.stylize_batch`` on the shared batch runner (``core.batch``): decode ahead in
+  a thread pool, same-size images stacked per forward and encoding overlapped with compute on CUDA,
+  inference_mode, uint8 over the bus, the precision ``auto`` picks (fp16 on CUDA, bf16 on CPUs with AMX,
+  else fp32; ``--precision fp32`` for the same arithmetic as the plain loop).
 
 Prints images/s for each, the ratio, and how far the outputs are apart (8-bit levels).
 """
@@ -120,7 +122,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=None, help="default: the engine's (8 on CUDA, 1 on CPU)")
     ap.add_argument("--workers", type=int, default=None, help="I/O threads; default: the engine's")
-    ap.add_argument("--precision", default=None, help="fp32 / fp16 / bf16 (default: fp16 on CUDA, else fp32)")
+    ap.add_argument("--precision", default="auto",
+                    help="auto / fp32 / fp16 / bf16 for GAN Studio's side (default: %(default)s)")
     ap.add_argument("--ngf", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=9)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -137,9 +140,10 @@ def main(argv=None) -> int:
     from ganstudio.core.progress import CancelToken, run_to_completion
     from ganstudio.engines import stylize as st
     from ganstudio.nets.cyclegan import ResnetGenerator
-    from ganstudio.runtime import describe_device, select_device
+    from ganstudio.runtime import describe_device, resolve_runtime
 
-    dev = select_device(args.device)
+    rt = resolve_runtime(args.device, args.precision)
+    dev = rt.device
     tmp = Path(tempfile.mkdtemp(prefix="ganstudio-bench-stylize-"))
     try:
         files = make_photos(tmp / "in", args.count, args.size)
@@ -157,18 +161,18 @@ def main(argv=None) -> int:
         for p in warm:
             shutil.copy(p, tmp / "warm_in" / p.name)
         plain_loop(net, warm, tmp / "warm_plain", dev)
-        run_to_completion(st.stylize_folder(CancelToken(), tmp / "warm_in", tmp / "warm_ours", str(model),
-                                            device=str(dev), batch_size=args.batch_size, workers=args.workers,
-                                            precision=args.precision, recursive=False))
+        run_to_completion(st.stylize_batch(CancelToken(), [tmp / "warm_in"], tmp / "warm_ours", str(model),
+                                           device=str(dev), batch_size=args.batch_size, workers=args.workers,
+                                           precision=rt.precision, recursive=False))
         shutil.rmtree(tmp / "warm_ours")
 
         t_plain = plain_loop(net, files, tmp / "plain", dev)
         t0 = time.perf_counter()
-        report = run_to_completion(st.stylize_folder(
-            CancelToken(), tmp / "in", tmp / "ours", str(model), device=str(dev), batch_size=args.batch_size,
-            workers=args.workers, precision=args.precision, recursive=False))
+        report = run_to_completion(st.stylize_batch(
+            CancelToken(), [tmp / "in"], tmp / "ours", str(model), device=str(dev), batch_size=args.batch_size,
+            workers=args.workers, precision=rt.precision, recursive=False))
         t_ours = time.perf_counter() - t0
-        assert len(report.written) == args.count and not report.failed, report.summary()
+        assert len(report.done) == args.count and not report.failed, report.text()
 
         diffs = []
         for p in files[:8]:
@@ -180,7 +184,7 @@ def main(argv=None) -> int:
         print(f"plain loop : {t_plain:8.2f} s  {plain_ips:7.2f} images/s")
         print(f"GAN Studio : {t_ours:8.2f} s  {ours_ips:7.2f} images/s  (batch {args.batch_size or 'auto'}, "
               f"{args.workers or 'auto'} I/O threads, "
-              f"precision {args.precision or ('fp16' if dev.type == 'cuda' else 'fp32')})")
+              f"precision {rt.precision})")
         print(f"ratio      : {ours_ips / plain_ips:.2f}x")
         print(f"outputs    : max |diff| {d.max()} levels, mean {d.mean():.3f} (plain truncates, ours rounds)")
     finally:

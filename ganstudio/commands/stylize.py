@@ -1,21 +1,28 @@
-"""`ganstudio stylize IN -o OUT --model M`: CycleGAN / pix2pix style transfer for an image or a folder.
+"""`ganstudio stylize IN... -o OUT --model M`: CycleGAN / pix2pix style transfer for images, folders or globs.
 
-IN is an image (OUT is then a file or a folder) or a folder (OUT is a folder; the tree is mirrored, files
-already done are skipped, bad files are listed at the end and the rest finished). --model takes a manifest id
-(``ganstudio models`` lists them, e.g. style_monet, horse2zebra) or a generator file / training folder.
+IN: image files, folders (with --recursive also their sub-folders, mirrored in OUT) or glob patterns. OUT is a
+folder, or a file name for one input file. The batch rules are every batch command's (core.batch): files
+already done are skipped (--overwrite redoes them), inputs sharing an output name are renamed and listed, bad
+files are listed at the end and the rest finished, and no input (nor the model file) is ever written to.
+--model takes a manifest id (``ganstudio models`` lists them, e.g. style_monet, horse2zebra), a generator file
+or a training folder. Exit codes as every command (commands/common.py); one input file that cannot be
+stylized is an error (2), like a model that cannot be used.
 """
 from __future__ import annotations
 
+import sys
+
 
 def register(sub) -> None:
-    p = sub.add_parser("stylize", help="CycleGAN / pix2pix style transfer for an image or a whole folder",
+    from ganstudio.commands.common import add_batch_args, add_runtime_args
+
+    p = sub.add_parser("stylize", help="CycleGAN / pix2pix style transfer for images, folders or globs",
                        description=__doc__.split("\n\n", 1)[1])
-    p.add_argument("input", help="an image or a folder of images")
-    p.add_argument("-o", "--output", required=True, help="output folder (or file when IN is an image)")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
+    add_batch_args(p)
     p.add_argument("--model", "-m", required=True, help="manifest id (e.g. style_monet) or a .pth file / folder")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB",
                    help="for models with both generators (G_A and G_B)")
-    p.add_argument("--recursive", "-r", action="store_true", help="include sub-folders (mirrored in OUT)")
     p.add_argument("--then-upscale", metavar="MODEL", default=None,
                    help="upscale each result afterwards with this Upscale model (e.g. x4plus)")
     p.add_argument("--official", action="store_true",
@@ -25,88 +32,58 @@ def register(sub) -> None:
                         "(default: %(default)s)")
     p.add_argument("--format", default="png", choices=["png", "jpg", "webp", "tif", "same"],
                    help="output format; 'same' keeps the input's (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="redo files whose output already exists")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="same-size images per forward pass (default: 8 on CUDA, 1 on CPU)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default=None, choices=["fp32", "fp16", "bf16"],
-                   help="default: fp16 autocast on CUDA, fp32 elsewhere")
+                   help="same-size images per forward pass (default: 8 on CUDA, 1 on the CPU)")
+    add_runtime_args(p)
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    import logging
-    import sys
     from pathlib import Path
 
-    from tqdm import tqdm
+    from ganstudio.commands.common import EXIT_REFUSED, ProgressBar, error, handled, print_report, runtime_kwargs
+    from ganstudio.core.progress import CancelToken, run_to_completion
+    from ganstudio.engines.stylize import check_pattern, stylize_batch
 
-    from ganstudio.core.progress import CancelToken, Cancelled, run_to_completion
-    from ganstudio.engines import stylize as st
-
-    src, out = Path(args.input), Path(args.output)
-    token = CancelToken()
     try:
-        if src.is_file():
-            if out.suffix == "" or out.is_dir():
-                out = out / st.output_path_for(src, src.parent, Path("."), args.pattern,
-                                               args.format, _model_name(args.model), args.direction).name
-            if out.resolve() == src.resolve():
-                print(f"error: refusing to overwrite the input image {out}: choose another output",
-                      file=sys.stderr)
-                return 2
-            out.parent.mkdir(parents=True, exist_ok=True)
-            res = run_to_completion(st.stylize_image(
-                token, src, args.model, direction=args.direction, official=args.official, preview_size=None,
-                device=args.device, precision=args.precision))
-            image = res["image"]
-            if args.then_upscale:
-                image = st._upscaler(args.then_upscale, args.device, args.precision, token)(image)
-            st.save_result(token, image, out)
-            print(f"wrote {out}")
-            return 0
-        if not src.is_dir():
-            print(f"error: {src} is neither an image nor a folder", file=sys.stderr)
-            return 2
-        out.mkdir(parents=True, exist_ok=True)  # fails here, once, for an output folder that cannot be made
-        bar = tqdm(total=0, unit="img", dynamic_ncols=True)
-
-        def on_progress(p):
-            bar.total = int(p.total)
-            bar.n = int(p.done)
-            bar.set_postfix_str(p.message[-60:], refresh=True)
-
-        try:
-            report = run_to_completion(st.stylize_folder(
-                token, src, out, args.model, direction=args.direction, recursive=args.recursive,
-                pattern=args.pattern, fmt=args.format, official=args.official, then_upscale=args.then_upscale,
-                batch_size=args.batch_size, device=args.device, precision=args.precision,
-                overwrite=args.overwrite), on_progress)
-        finally:
-            bar.close()
-        print(report.summary())
-        return 1 if report.failed else 0
-    except KeyboardInterrupt:
-        token.cancel()
-        print("cancelled; run the same command again to finish (done files are skipped)", file=sys.stderr)
-        return 130
-    except Cancelled:
-        return 130
+        check_pattern(args.pattern)  # before anything is read or loaded
     except ValueError as exc:
-        logging.getLogger(__name__).debug("details", exc_info=True)  # the traceback, with -v only
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # e.g. an output folder under a file or on a read-only disk
-        where = exc.filename or out
-        logging.getLogger(__name__).debug("details", exc_info=True)
-        print(f"error: cannot write {where}: {exc.strerror}" if exc.strerror else f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(exc)
+    token = CancelToken()
+    bar = _LazyBar(ProgressBar)
+    token.set_listener(bar)  # progress from inside a forward pass (watched convolutions)
+    with handled(bar) as outcome:
+        report = run_to_completion(stylize_batch(
+            token, args.inputs, args.output, args.model, direction=args.direction, recursive=args.recursive,
+            pattern=args.pattern, fmt=args.format, official=args.official, then_upscale=args.then_upscale,
+            batch_size=args.batch_size, overwrite=args.overwrite, **runtime_kwargs(args)), bar)
+        bar.close()
+        one_file = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
+        if one_file and report.total == 1 and report.failed:
+            # the one image asked for could not be made: that is the whole job, refused (as a bad model is)
+            failure = report.failed[0]
+            print(f"error: {failure['input']}: {failure['reason']}", file=sys.stderr)
+            outcome.code = EXIT_REFUSED
+        elif one_file and report.total == 1 and report.done:
+            print(f"wrote {report.done[0]['output']}")
+        else:
+            outcome.code = print_report(report)
+    return outcome.code
 
 
-def _model_name(model: str) -> str:
-    from pathlib import Path
+class _LazyBar:
+    """The progress bar, drawn from the first report on: a refusal before any work (a bad pattern, an
+    output folder under a file, an unusable model) is then the one line on the terminal, not an empty bar
+    followed by the error."""
 
-    p = Path(model)
-    if p.is_file():
-        return p.stem
-    return p.name  # a training folder, or a manifest id: whole (library ids such as user.monet hold dots)
+    def __init__(self, make) -> None:
+        self.make, self.bar = make, None
+
+    def __call__(self, p) -> None:
+        if self.bar is None:
+            self.bar = self.make(unit="img")
+        self.bar(p)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,9 +1,14 @@
 """Stylize tab: CycleGAN / pix2pix style transfer for one photo (before/after view) or whole folders.
 
-Everything heavy runs in the engine worker (``ganstudio.engines.stylize`` through EngineJob strings); this
-module never imports torch. Single image: a quick preview at screen size arrives first, then the full
-resolution result. Batch: input folder -> output folder (same tree), thumbnails fill the grid as results
-arrive, pause / resume / cancel, ETA, and a report naming every file that failed.
+Everything heavy runs in the engine worker (``ganstudio.engines.stylize`` jobs started through
+``workers.jobs.JobSlot``); this module never imports torch. Single image: a quick preview at screen size
+arrives first, then the full-resolution result; Cancel stops it within about a second. Batch: input folder ->
+output folder (same tree) through the shared ``BatchView`` (progress with ETA, Pause / Resume, Cancel,
+thumbnails, the report naming every failed or renamed file).
+
+A listed model that is not on this machine is said so as soon as it is picked, next to the model list,
+with the button for the next step: Download (with progress) or, for an entry without a download address,
+Import… of the file.
 
 Dropping several things (on the window while this tab is current), see ``open_many``: the first image file
 is stylized in the before/after view, the first folder becomes the batch input (nothing starts by itself:
@@ -17,8 +22,8 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,11 +33,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -40,19 +40,26 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.core.imageio import IMAGE_SUFFIXES
-from ganstudio.core.progress import Progress, format_eta
-from ganstudio.workers.engine_worker import EngineJob, JobHandle, array_to_qimage, start_job
-
+from ganstudio.core.progress import Progress
 from ganstudio.ui.settings import Settings
+from ganstudio.ui.widgets.batch_view import BatchView
 from ganstudio.ui.widgets.folder_field import FolderField
 from ganstudio.ui.widgets.image_view import CompareView
 from ganstudio.ui.widgets.messages import user_message
+from ganstudio.ui.widgets.model_fetch import ModelFetchBar, can_download
+from ganstudio.workers.engine_worker import JobHandle
+from ganstudio.workers.jobs import JobSlot, shutdown_slots
 
 log = logging.getLogger(__name__)
 
-ENGINE = "ganstudio.engines.stylize"
+# the engine functions the worker runs (resolved there: this module never imports torch)
+STYLIZE_JOB = "ganstudio.engines.stylize.jobs:stylize_image"
+CHECK_JOB = "ganstudio.engines.stylize.jobs:check_model"
+SAVE_JOB = "ganstudio.engines.stylize.jobs:save_result"
+BATCH_JOB = "ganstudio.engines.stylize.batch:stylize_batch"
 THUMB = 128
 PREVIEW_SIZE = 768
+MISSING_TAG = "  (not downloaded)"
 
 
 class StylizePanel(QWidget):
@@ -60,23 +67,34 @@ class StylizePanel(QWidget):
     ``open_many(paths) -> str``, ``export()``, ``shutdown()``, ``job_state`` signal."""
 
     job_state = Signal(str)
-    batch_finished = Signal(object)  # the engine's BatchReport (or None when cancelled / failed)
+    batch_finished = Signal(object)  # the batch's core.batch.BatchReport (None when cancelled / failed)
     image_finished = Signal(object)  # the engine's result dict
     model_checked = Signal(object)  # {"model", "name"} of a usable picked model file
+    model_ready = Signal(str)  # a listed model downloaded / imported: its id
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self.settings: Optional[Settings] = Settings()  # None runs on the defaults (auto device, fp32)
-        self._single: Optional[JobHandle] = None
-        self._pending_single: Optional[str] = None
-        self._batch: Optional[JobHandle] = None
-        self._check: Optional[JobHandle] = None  # a picked model file being checked
+        self.settings: Optional[Settings] = Settings()  # None runs on the defaults (device and precision auto)
         self._image_path: Optional[str] = None
         self.result_image: Optional[np.ndarray] = None
-        self.failures: list[str] = []
-        self.last_report = None
+        self._entries: dict = {}  # manifest id -> ModelEntry (stylize models and upscalers listed here)
+        self._missing: set[str] = set()  # listed ids whose files are not on this machine
+        self.single_job = JobSlot(self, "stylize image")  # newest choice replaces the running job
+        self.single_job.progress.connect(self._on_single_progress)
+        self.single_job.preview.connect(self._on_single_preview)
+        self.single_job.finished.connect(self._on_single_finished)
+        self.single_job.failed.connect(self._on_single_failed)
+        self.single_job.cancelled.connect(self._on_single_cancelled)
+        self.single_job.running_changed.connect(self._on_single_running)
+        self.check_job = JobSlot(self, "check model file")
+        self.check_job.finished.connect(self._on_model_checked)
+        self.check_job.failed.connect(self._on_model_check_failed)
+        self.export_job = JobSlot(self, "export", policy="exclusive")
+        self.export_job.finished.connect(self._on_exported)
+        self.export_job.failed.connect(self._on_export_failed)
         self._build()
         self._fill_models()
+        self._update_model_note()
 
     # ------------------------------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -85,7 +103,8 @@ class StylizePanel(QWidget):
         top.addWidget(QLabel("Model:"))
         self.model_combo = QComboBox(self)
         self.model_combo.setMinimumContentsLength(28)
-        self.model_combo.setToolTip("Official CycleGAN / pix2pix models (download them in Models) or your own "
+        self.model_combo.setToolTip("Official CycleGAN / pix2pix models (a model not on this machine can be "
+                                    "downloaded with the button that appears beside this list) or your own "
                                     "generator files")
         top.addWidget(self.model_combo, 1)
         self.browse_model_btn = QPushButton("Model file…", self)
@@ -101,10 +120,14 @@ class StylizePanel(QWidget):
                                        "instead of running at the photo's own resolution")
         top.addWidget(self.official_check)
         root.addLayout(top)
-        # a changed choice re-renders the open photo (newest request wins, see restyle)
-        self.model_combo.currentIndexChanged.connect(lambda _i: self.restyle())
-        self.direction_combo.currentIndexChanged.connect(lambda _i: self.restyle())
-        self.official_check.toggled.connect(lambda _b: self.restyle())
+        # next to the picker: a picked model that is not on this machine, with Download / Import…
+        self.fetch_bar = ModelFetchBar(self, task="stylize")
+        self.fetch_bar.fetched.connect(self._on_fetched)
+        root.addWidget(self.fetch_bar)
+        # a changed choice re-renders the open photo (the newest request replaces the running one)
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.direction_combo.currentIndexChanged.connect(self._on_choice_changed)
+        self.official_check.toggled.connect(self._on_choice_changed)
 
         split = QSplitter(Qt.Orientation.Vertical, self)
         root.addWidget(split, 1)
@@ -119,12 +142,16 @@ class StylizePanel(QWidget):
         self.run_btn.setToolTip("Run the model on the open photo again (changing the model or direction does it too)")
         self.run_btn.setEnabled(False)  # until a photo is open
         self.run_btn.clicked.connect(self.restyle)
+        self.stop_btn = QPushButton("Cancel", self)
+        self.stop_btn.setToolTip("Stop stylizing this photo")
+        self.stop_btn.setEnabled(False)
+        self.stop_btn.clicked.connect(self.cancel_single)
         self.export_btn = QPushButton("Export…", self)
         self.export_btn.setEnabled(False)
-        self.export_btn.clicked.connect(lambda: self.export())
+        self.export_btn.clicked.connect(self._export_clicked)
         self.single_status = QLabel("Open a photo to stylize it.", self)
-        self.single_status.setWordWrap(True)  # errors name the download address: wrap, never clip
-        for w in (self.open_btn, self.run_btn, self.export_btn):
+        self.single_status.setWordWrap(True)  # errors name the model's next step: wrap, never clip
+        for w in (self.open_btn, self.run_btn, self.stop_btn, self.export_btn):
             row.addWidget(w)
         row.addWidget(self.single_status, 1)
         sl.addLayout(row)
@@ -146,7 +173,7 @@ class StylizePanel(QWidget):
         form = QFormLayout()
         in_row = FolderField("Input folder (read only, never written to)", "Input folder", self)
         in_row.chosen.connect(self.open_folder)
-        out_row = FolderField("Output folder (same tree as the input)", "Output folder", self)
+        out_row = FolderField("Output folder (same tree as the input; may be inside it)", "Output folder", self)
         self.in_edit, self.out_edit = in_row.edit, out_row.edit
         form.addRow("Input:", in_row)
         form.addRow("Output:", out_row)
@@ -169,41 +196,12 @@ class StylizePanel(QWidget):
         opts.addWidget(self.upscale_combo)
         form.addRow("Options:", opts)
         bl.addLayout(form)
-        ctl = QHBoxLayout()
-        self.start_btn = QPushButton("Start batch", self)
-        self.start_btn.clicked.connect(self.start_batch)
-        self.pause_btn = QPushButton("Pause", self)
-        self.pause_btn.setCheckable(True)
-        self.pause_btn.setEnabled(False)
-        self.pause_btn.toggled.connect(self._toggle_pause)
-        self.cancel_btn = QPushButton("Cancel", self)
-        self.cancel_btn.setEnabled(False)
-        self.cancel_btn.clicked.connect(self.cancel_batch)
-        self.progress = QProgressBar(self)
-        self.progress.setVisible(False)  # an empty bar before any batch looks like a text field
-        self.eta_label = QLabel("", self)
-        for w in (self.start_btn, self.pause_btn, self.cancel_btn):
-            ctl.addWidget(w)
-        ctl.addWidget(self.progress, 1)
-        ctl.addStretch(0)
-        ctl.addWidget(self.eta_label)
-        bl.addLayout(ctl)
-        self.grid = QListWidget(self)
-        self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setIconSize(QSize(THUMB, THUMB))
-        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
-        self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setWordWrap(True)
-        self.grid.setToolTip("Results appear here as the batch writes them (hover for the file)")
-        self.report_box = QPlainTextEdit(self)
-        self.report_box.setReadOnly(True)
-        self.report_box.setPlaceholderText("The batch report: files that could not be processed are listed here.")
-        # beside the thumbnails rather than under them: the before/after view above keeps the height
-        results = QHBoxLayout()
-        results.addWidget(self.grid, 3)
-        results.addWidget(self.report_box, 1)
-        bl.addLayout(results, 1)
+        self.batch_view = BatchView(self, name="stylize batch", label="Stylize batch", thumb_size=THUMB)
+        self.batch_view.start_requested.connect(self.start_batch)
+        self.batch_view.finished.connect(self._on_batch_finished)
+        self.batch_view.state_changed.connect(self._on_batch_state)
+        self.batch_view.open_requested.connect(self.open_image)
+        bl.addWidget(self.batch_view, 1)
         split.addWidget(batch)
         # the before/after view is the main thing; the batch part only needs room for its thumbnails
         split.setStretchFactor(0, 3)
@@ -219,20 +217,25 @@ class StylizePanel(QWidget):
         except Exception as exc:  # a broken manifest must not break the tab
             log.warning("could not read the model manifest: %s", exc)
             entries = []
-        present_first = []
+        listed = []
         for e in entries:
             if e.task == "upscale":
                 self.upscale_combo.addItem(e.id, e.id)
             if e.task != "stylize" and e.arch != "cyclegan":
                 continue
+            self._entries[e.id] = e
             present = entry_path(e) is not None or bool((e.extra or {}).get("files"))
-            present_first.append((not present, e.id, e.description))
-        if not any(not missing for missing, _i, _d in present_first):
+            if not present:
+                self._missing.add(e.id)
+            listed.append((not present, e.id, e.description))
+        self.model_combo.blockSignals(True)
+        if not any(not missing for missing, _i, _d in listed):
             # nothing usable yet: do not preselect a model that is not there (opening a photo would just fail)
-            self.model_combo.addItem("(no model yet: Model file… or Models > Model manager)", None)
-        for missing, mid, desc in sorted(present_first):
-            self.model_combo.addItem(mid + ("  (not downloaded)" if missing else ""), mid)
+            self.model_combo.addItem("(no model yet: Model file…, or pick one to download)", None)
+        for missing, mid, desc in sorted(listed):
+            self.model_combo.addItem(mid + (MISSING_TAG if missing else ""), mid)
             self.model_combo.setItemData(self.model_combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.blockSignals(False)
 
     # ------------------------------------------------------------------------------------------ models
     def add_model_path(self, path: str) -> None:
@@ -250,6 +253,55 @@ class StylizePanel(QWidget):
     def current_model(self) -> Optional[str]:
         return self.model_combo.currentData()
 
+    def model_missing(self) -> bool:
+        """True when the picked model is listed but not on this machine."""
+        return self.current_model() in self._missing
+
+    @Slot(int)
+    def _on_model_changed(self, _index: int) -> None:
+        self._update_model_note()
+        self.restyle()
+
+    @Slot()
+    def _on_choice_changed(self) -> None:
+        self.restyle()
+
+    def _update_model_note(self) -> None:
+        """Say next to the picker when the picked model is not on this machine, with the next step."""
+        mid = self.current_model()
+        if mid in self._missing and mid in self._entries:
+            self.fetch_bar.show_entry(self._entries[mid])
+        else:
+            self.fetch_bar.clear()
+
+    def _missing_message(self) -> str:
+        entry = self._entries.get(self.current_model())
+        step = "Download" if entry is not None and can_download(entry) else "Import…"
+        return f"{self.current_model()} is not on this machine yet: press {step} next to the model list."
+
+    @Slot(str)
+    def _on_fetched(self, model_id: str) -> None:
+        """A listed model was downloaded, or a file imported as a new library entry: list it as present
+        and use it."""
+        self._missing.discard(model_id)
+        self.model_combo.blockSignals(True)
+        idx = self.model_combo.findData(model_id)
+        if idx < 0:  # an imported file: a new library entry
+            self.model_combo.insertItem(0, model_id, model_id)
+        else:
+            self.model_combo.setItemText(idx, model_id)
+        placeholder = self.model_combo.findData(None)
+        if placeholder >= 0:
+            self.model_combo.removeItem(placeholder)
+        self.model_combo.blockSignals(False)
+        self.model_ready.emit(model_id)
+        idx = self.model_combo.findData(model_id)
+        if self.model_combo.currentIndex() != idx:
+            self.model_combo.setCurrentIndex(idx)  # re-renders the open photo with it
+        else:
+            self._update_model_note()
+            self.restyle()
+
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "CycleGAN / pix2pix generator", "",
                                               "Generators (*.pth *.pt *.safetensors);;All files (*)")
@@ -261,16 +313,9 @@ class StylizePanel(QWidget):
     def check_model(self, path: str) -> None:
         """Load a picked generator file in the worker so a wrong or broken file is reported at once
         (``model_checked`` signal with {"model", "name"} when it is usable)."""
-        if self._check is not None:
-            return
-        s = self.settings
         kw = {"model": str(path), "direction": self.direction_combo.currentData(),
-              "device": s.device if s is not None else "auto"}
-        handle = start_job(EngineJob(f"{ENGINE}:check_model", kw, name="check model file"))
-        self._check = handle
-        handle.worker.finished.connect(self._on_model_checked)
-        handle.worker.failed.connect(self._on_model_check_failed)
-        handle.thread.finished.connect(self._on_check_thread_done)
+              "device": self._runtime()["device"]}
+        self.check_job.start(CHECK_JOB, kw)
 
     @Slot(object)
     def _on_model_checked(self, info: dict) -> None:
@@ -278,22 +323,18 @@ class StylizePanel(QWidget):
             self.single_status.setText(f"{info['name']} is ready. Open a photo to stylize it.")
         self.model_checked.emit(info)
 
-    @Slot(str, str)
-    def _on_model_check_failed(self, msg: str, _tb: str) -> None:
-        self.single_status.setText(f"This model file cannot be used: {user_message(msg)}")
+    @Slot(object)
+    def _on_model_check_failed(self, exc) -> None:
+        self.single_status.setText(f"This model file cannot be used: {user_message(exc)}")
 
-    @Slot()
-    def _on_check_thread_done(self) -> None:
-        self._check = None
+    def _runtime(self) -> dict:
+        s = self.settings
+        return {"device": s.device if s is not None else "auto",
+                "precision": s.precision if s is not None else "auto"}
 
     def _job_common(self) -> dict:
-        s = self.settings
-        kw = {"model": self.current_model(), "direction": self.direction_combo.currentData(),
-              "official": self.official_check.isChecked(),
-              "device": s.device if s is not None else "auto"}
-        if s is not None and s.precision != "fp32":
-            kw["precision"] = s.precision
-        return kw
+        return {"model": self.current_model(), "direction": self.direction_combo.currentData(),
+                "official": self.official_check.isChecked(), **self._runtime()}
 
     # ------------------------------------------------------------------------------------ single image
     def open_image(self, path: str) -> bool:
@@ -314,61 +355,45 @@ class StylizePanel(QWidget):
 
     @Slot()
     def restyle(self) -> None:
-        """(Re)run the single image with the current model / direction / official choice; newest wins."""
+        """(Re)run the single image with the current model / direction / official choice; the newest
+        request replaces a running one (whose late results are dropped)."""
         if not self._image_path:
             return
         if self.current_model() is None:
-            self.single_status.setText("Choose a model first (Model file… or download one in Models).")
+            self.single_status.setText("Choose a model first (Model file…, or pick one and download it).")
             return
-        # not is_running(): a job starts on the next event-loop turn, and two would then run side by side
-        if self._single is not None:
-            self._pending_single = self._image_path
-            self._single.cancel()
+        if self.model_missing():
+            self.single_job.forget()
+            self.single_status.setText(self._missing_message())
             return
-        self._start_single()
-
-    def _start_single(self) -> None:
         kw = self._job_common()
         kw.update(input_path=self._image_path, preview_size=PREVIEW_SIZE)
-        job = EngineJob(f"{ENGINE}:stylize_image", kw, name="stylize image")
         self.result_image = None
         self.export_btn.setEnabled(False)
         self.single_status.setText(f"Stylizing {Path(self._image_path).name}…")
-        self.job_state.emit("Stylizing image…")
-        handle = start_job(job)
-        self._single = handle
-        handle.worker.progress.connect(self._on_single_progress)
-        handle.worker.preview.connect(self._on_single_preview)
-        handle.worker.finished.connect(self._on_single_finished)
-        handle.worker.failed.connect(self._on_single_failed)
-        handle.thread.finished.connect(self._on_single_thread_done)
+        self.single_job.start(STYLIZE_JOB, kw)
+
+    @Slot()
+    def cancel_single(self) -> None:
+        if self.single_job.cancel():
+            self.single_status.setText("Cancelling…")
+            self.stop_btn.setEnabled(False)
 
     @Slot(object)
     def _on_single_progress(self, p: Progress) -> None:
-        if self._stale():
-            return
         inp = p.extra.get("input") if p.extra else None
         if inp is not None:
             self.view.set_images(inp, inp)
             self.view.fit()
-        self.single_status.setText(p.message)
+        if not self.single_job.cancelling:  # "Cancelling…" stays until the job has stopped
+            self.single_status.setText(p.message)
 
     @Slot(QImage)
     def _on_single_preview(self, img: QImage) -> None:
-        if self._stale():
-            return
         self.view.set_after(img)
-
-    def _stale(self) -> bool:
-        """True in a slot called by a single-image job that a newer choice (model, direction, photo) is
-        replacing: its result may arrive before the cancel lands and must not show as the new choice's."""
-        return (self._single is None or self.sender() is not self._single.worker
-                or self._pending_single is not None)
 
     @Slot(object)
     def _on_single_finished(self, res: dict) -> None:
-        if self._stale():
-            return
         self.result_image = res["image"]
         self.view.set_after(res["image"])
         w, h = res["size"]
@@ -376,22 +401,18 @@ class StylizePanel(QWidget):
         self.export_btn.setEnabled(True)
         self.image_finished.emit(res)
 
-    @Slot(str, str)
-    def _on_single_failed(self, msg: str, _tb: str) -> None:
-        if self._stale():
-            return
-        self.single_status.setText(f"Failed: {user_message(msg)}")
+    @Slot(object)
+    def _on_single_failed(self, exc) -> None:
+        self.single_status.setText(f"Failed: {user_message(exc)}")
 
     @Slot()
-    def _on_single_thread_done(self) -> None:
-        if self._single is not None and self.sender() is not self._single.thread \
-                and not self._single.thread.isFinished():
-            return  # an earlier job's thread: the current one is still running
-        self._single = None
+    def _on_single_cancelled(self) -> None:
+        self.single_status.setText("Cancelled.")
+
+    @Slot(bool)
+    def _on_single_running(self, running: bool) -> None:
+        self.stop_btn.setEnabled(running)
         self._update_state()
-        if self._pending_single:
-            self._pending_single = None
-            self._start_single()
 
     def export(self, path: Optional[str] = None) -> Optional[JobHandle]:
         """Save the full-resolution result (File > Export…). Writing runs in the worker."""
@@ -405,11 +426,19 @@ class StylizePanel(QWidget):
                                                   "PNG (*.png);;JPEG (*.jpg);;WebP (*.webp);;TIFF (*.tif)")
             if not path:
                 return None
-        handle = start_job(EngineJob(f"{ENGINE}:save_result", {"image": self.result_image, "path": path},
-                                     name="export"))
-        handle.worker.finished.connect(lambda p: self.single_status.setText(f"Saved {p}"))
-        handle.worker.failed.connect(lambda m, _t: self.single_status.setText(f"Export failed: {user_message(m)}"))
-        return handle
+        return self.export_job.start(SAVE_JOB, {"image": self.result_image, "path": path})
+
+    @Slot()
+    def _export_clicked(self) -> None:
+        self.export()
+
+    @Slot(object)
+    def _on_exported(self, path) -> None:
+        self.single_status.setText(f"Saved {path}")
+
+    @Slot(object)
+    def _on_export_failed(self, exc) -> None:
+        self.single_status.setText(f"Export failed: {user_message(exc)}")
 
     # ------------------------------------------------------------------------------------------- batch
     def open_folder(self, path: str) -> bool:
@@ -450,126 +479,61 @@ class StylizePanel(QWidget):
 
     @Slot()
     def start_batch(self) -> bool:
-        if self._batch is not None and not self._batch.thread.isFinished():
+        if self.batch_view.is_running():
             return False
         src, dst = self.in_edit.text().strip(), self.out_edit.text().strip()
         if not src or not dst or self.current_model() is None:
-            self.report_box.setPlainText("Choose a model, an input folder and an output folder.")
+            self.batch_view.show_message("Choose a model, an input folder and an output folder.")
+            return False
+        if self.model_missing():
+            self.batch_view.show_message(self._missing_message())
             return False
         kw = self._job_common()
-        kw.update(input_dir=src, output_dir=dst, recursive=self.recursive_check.isChecked(),
+        kw.update(inputs=[src], output=dst, recursive=self.recursive_check.isChecked(),
                   pattern=self.pattern_edit.text() or "{stem}_{model}", fmt=self.format_combo.currentData(),
                   then_upscale=self.upscale_combo.currentData(), thumb_size=THUMB)
-        self.grid.clear()
-        self.failures = []
-        self.last_report = None
-        self.report_box.clear()
-        self.progress.setValue(0)
-        self.progress.setVisible(True)
-        self.eta_label.setText("")
-        handle = start_job(EngineJob(f"{ENGINE}:stylize_folder", kw, name="stylize batch"))
-        self._batch = handle
-        handle.worker.progress.connect(self._on_batch_progress)
-        handle.worker.finished.connect(self._on_batch_finished)
-        handle.worker.failed.connect(self._on_batch_failed)
-        handle.worker.cancelled.connect(self._on_batch_cancelled)
-        handle.thread.finished.connect(self._on_batch_thread_done)
-        self._update_state()
-        return True
+        return self.batch_view.start(BATCH_JOB, kw)
 
-    @Slot(bool)
-    def _toggle_pause(self, paused: bool) -> None:
-        if self._batch is None:
-            return
-        if paused:
-            self._batch.pause()
-            self.pause_btn.setText("Resume")
-            self.eta_label.setText("paused")
-        else:
-            self._batch.resume()
-            self.pause_btn.setText("Pause")
-        self._update_state()
-
-    @Slot()
     def cancel_batch(self) -> None:
-        if self._batch is not None:
-            self._batch.cancel()
+        self.batch_view.cancel()
 
-    @Slot(object)
-    def _on_batch_progress(self, p: Progress) -> None:
-        self.progress.setMaximum(max(1, int(p.total)))
-        self.progress.setValue(int(p.done))
-        extra = p.extra or {}
-        eta = extra.get("eta_s")
-        if eta is not None and not self.pause_btn.isChecked():
-            self.eta_label.setText(f"ETA {format_eta(eta)}")
-        out, thumb = extra.get("output"), extra.get("thumb")
-        if out and thumb is not None:
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(array_to_qimage(thumb))),
-                                   Path(out).name)
-            item.setToolTip(out)
-            item.setData(Qt.ItemDataRole.UserRole, out)
-            self.grid.addItem(item)
-        self.job_state.emit(f"Stylize batch: {int(p.done)}/{int(p.total)}")
+    @property
+    def last_report(self):
+        return self.batch_view.last_report
+
+    @property
+    def failures(self) -> list[str]:
+        return self.batch_view.failures
 
     @Slot(object)
     def _on_batch_finished(self, report) -> None:
-        self.last_report = report
-        self.failures = [f"{p}: {r}" for p, r in report.failed]
-        self.report_box.setPlainText(report.summary())
-        self.eta_label.setText("done")
         self.batch_finished.emit(report)
 
-    @Slot(str, str)
-    def _on_batch_failed(self, msg: str, _tb: str) -> None:
-        self.report_box.setPlainText(f"The batch stopped: {user_message(msg)}")
-        self.batch_finished.emit(None)
-
-    @Slot()
-    def _on_batch_cancelled(self) -> None:
-        self.report_box.setPlainText("Cancelled. Start again to finish: files already done are skipped.")
-        self.eta_label.setText("cancelled")
-        self.batch_finished.emit(None)
-
-    @Slot()
-    def _on_batch_thread_done(self) -> None:
-        if self._batch is not None and self.sender() is not self._batch.thread and not self._batch.thread.isFinished():
-            return  # an earlier batch's thread (a new one was started before its signal arrived)
-        self._batch = None
-        self.pause_btn.blockSignals(True)
-        self.pause_btn.setChecked(False)
-        self.pause_btn.setText("Pause")
-        self.pause_btn.blockSignals(False)
+    @Slot(str)
+    def _on_batch_state(self, _text: str) -> None:
         self._update_state()
 
     def _update_state(self) -> None:
-        running = self._batch is not None
-        self.start_btn.setEnabled(not running)
-        self.pause_btn.setEnabled(running)
-        self.cancel_btn.setEnabled(running)
-        if running:
-            self.job_state.emit("Stylize batch paused" if self.pause_btn.isChecked() else "Stylize batch running")
-        elif self._single is not None:
+        batch = self.batch_view.state_text()
+        if batch:
+            self.job_state.emit(batch)
+        elif self.single_job.is_running():
             self.job_state.emit("Stylizing image…")
         else:
             self.job_state.emit("")
 
     def is_busy(self) -> bool:
-        return self._batch is not None or self._single is not None or self._check is not None
+        return any(s.is_running() for s in self.findChildren(JobSlot))
 
     # ---------------------------------------------------------------------------------------- shutdown
     def shutdown(self) -> None:
         """Cancel and join this panel's jobs (called on window close)."""
-        self._pending_single = None
-        for h in (self._single, self._batch, self._check):
-            if h is not None:
-                h.cancel()
-        for h in (self._single, self._batch, self._check):
-            if h is not None:
-                h.wait()
-        # joined: idle now, whether or not the threads' finished signals have reached us yet
-        for name in ("_single", "_batch", "_check"):
-            h = getattr(self, name)
-            if h is not None and h.thread.isFinished():
-                setattr(self, name, None)
+        self.batch_view.shutdown()  # says "Cancelled" and emits its end, which the slots would drop
+        shutdown_slots(self)
         self._update_state()
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(url).hostname or url

@@ -136,7 +136,7 @@ def test_stylize_drop_of_several_files_and_a_folder(qtbot, sty, tmp_path):
     folder = _folder(tmp_path / "pics")
     with qtbot.waitSignal(sty.image_finished, timeout=WAIT):
         msg = sty.open_many([a, b, folder])
-    assert sty.in_edit.text() == str(folder) and sty._batch is None
+    assert sty.in_edit.text() == str(folder) and not sty.batch_view.is_running()  # nothing started
     assert "a.png" in msg and "1 other dropped item not opened" in msg
     assert sty.drop_note.isVisibleTo(sty) and sty.drop_note.text() == msg
 
@@ -414,25 +414,34 @@ def test_stylize_wrong_family_and_truncated_model(qtbot, sty, tmp_path, sr_model
 
 
 def test_stylize_batch_output_inside_input_and_under_a_file(qtbot, sty, tmp_path):
+    """The one rule of every batch (core.batch): output == input refused, an output folder inside the input
+    allowed and never read back as input (before: Stylize refused it, Upscale allowed it)."""
     src = _folder(tmp_path / "in", n=2)
     sty.open_folder(str(src))
-    for out, expect in ((src, "outside the input folder"), (src / "styled", "outside the input folder"),
-                        (tmp_path / "in" / "img0.png" / "out", "outside the input folder")):
+    report_box = sty.batch_view.report_box
+    for out, expect in ((src, "is the input folder"), (src / "img0.png" / "out", "is a file, not a folder")):
         sty.out_edit.setText(str(out))
         with qtbot.waitSignal(sty.batch_finished, timeout=WAIT) as sig:
             assert sty.start_batch()
         _idle(qtbot, sty)
-        assert sig.args[0] is None and expect in sty.report_box.toPlainText()
+        text = report_box.toPlainText()
+        assert sig.args[0] is None and text.startswith("The batch stopped: ") and expect in text, text
+    sty.out_edit.setText(str(src / "styled"))
+    for run in range(2):  # the second run must not stylize the first run's results
+        with qtbot.waitSignal(sty.batch_finished, timeout=WAIT) as sig:
+            assert sty.start_batch()
+        _idle(qtbot, sty)
+        assert sig.args[0] is not None and sig.args[0].total == 2, report_box.toPlainText()
+    assert _files(src) == ["img0.png", "img1.png", "styled/img0_tiny_G.png", "styled/img1_tiny_G.png"]
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     sty.out_edit.setText(str(blocker / "out"))
     with qtbot.waitSignal(sty.batch_finished, timeout=WAIT) as sig:
         assert sty.start_batch()
     _idle(qtbot, sty)
-    text = sty.report_box.toPlainText()
+    text = report_box.toPlainText()
     assert "cannot create the output folder" in text and str(blocker / "out") in text, text
-    assert sty.progress.value() == 0 or sty.progress.isHidden()
-    assert _files(src) == ["img0.png", "img1.png"]
+    assert sty.batch_view.progress.value() == 0 or sty.batch_view.progress.isHidden()
 
 
 def test_stylize_cancel_mid_batch_and_close(qtbot, sty, tmp_path):
@@ -441,7 +450,7 @@ def test_stylize_cancel_mid_batch_and_close(qtbot, sty, tmp_path):
     sty.open_folder(str(src))
     sty.out_edit.setText(str(out))
     assert sty.start_batch()
-    handle = sty._batch
+    handle = sty.batch_view.slot.handle()
     with qtbot.waitSignal(handle.worker.progress, timeout=WAIT):
         pass
     with qtbot.waitSignal(sty.batch_finished, timeout=WAIT) as sig:
@@ -451,7 +460,7 @@ def test_stylize_cancel_mid_batch_and_close(qtbot, sty, tmp_path):
     _idle(qtbot, sty)
     written = _files(out) if out.exists() else []
     assert len(written) < 12 and all(not Path(n).name.startswith(".") for n in written), written
-    assert "Cancelled" in sty.report_box.toPlainText()
+    assert "Cancelled" in sty.batch_view.report_box.toPlainText()
 
 
 def test_stylize_changing_a_choice_right_after_opening_runs_one_job_and_shows_the_new_choice(qtbot, sty,
@@ -462,8 +471,8 @@ def test_stylize_changing_a_choice_right_after_opening_runs_one_job_and_shows_th
     assert sty.open_image(str(src))
     sty.official_check.setChecked(True)  # before the first job's thread has even started
     running = [h for h in engine_worker.active_jobs() if "stylize image" in h.thread.objectName()
-               and not h.thread.isFinished()]
-    assert len(running) == 1, running  # the old one was cancelled, the new choice waits its turn
+               and not h.thread.isFinished() and not h.worker.token.cancelled]
+    assert len(running) == 1, running  # the old one was cancelled before it ran; only the new choice runs
     with qtbot.waitSignal(sty.image_finished, timeout=WAIT) as sig:
         pass
     _idle(qtbot, sty)

@@ -1,13 +1,19 @@
 """StylizePanel driven through real widgets and the real engine worker, with a tiny seeded generator."""
 from __future__ import annotations
 
+import hashlib
+import http.server
+import json
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
+from model_home import isolated_model_home
 from PIL import Image
+from tiny_models import tiny_cyclegan_file
 
 from ganstudio.ui.stylize_panel import StylizePanel
-
-from tiny_models import tiny_cyclegan_file
 
 
 @pytest.fixture
@@ -43,23 +49,24 @@ def test_batch_fills_thumbnail_grid_and_reports_failures(qtbot, panel, photo_fol
     out = tmp_path / "out"
     assert panel.open_folder(str(root))
     panel.out_edit.setText(str(out))
-    assert panel.progress.isHidden()  # no empty bar before any batch
+    bv = panel.batch_view
+    assert bv.progress.isHidden()  # no empty bar before any batch
     with qtbot.waitSignal(panel.batch_finished, timeout=60000) as sig:
-        assert panel.start_batch()
-        assert not panel.start_btn.isEnabled() and panel.cancel_btn.isEnabled()
-        assert not panel.progress.isHidden()
+        bv.start_btn.click()
+        assert not bv.start_btn.isEnabled() and bv.cancel_btn.isEnabled()
+        assert not bv.progress.isHidden()
     report = sig.args[0]
     assert report is not None
-    assert panel.grid.count() == len(names)  # one thumbnail per written image
-    for i in range(panel.grid.count()):
-        item = panel.grid.item(i)
+    assert bv.grid.count() == len(names)  # one thumbnail per written image
+    for i in range(bv.grid.count()):
+        item = bv.grid.item(i)
         assert not item.icon().isNull()
         assert item.toolTip().startswith(str(out)) and (out / item.toolTip()).is_file()
     assert len(panel.failures) == 1 and "broken.png" in panel.failures[0]
-    assert "broken.png" in panel.report_box.toPlainText()
+    assert "broken.png" in bv.report_box.toPlainText()
     assert (out / "trip" / "c_tiny_G.png").is_file()
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=30000)
-    assert panel.start_btn.isEnabled() and not panel.pause_btn.isEnabled()
+    assert bv.start_btn.isEnabled() and not bv.pause_btn.isEnabled()
 
 
 def test_pause_then_cancel_then_resume_later(qtbot, panel, photo_folder, tmp_path):
@@ -67,22 +74,24 @@ def test_pause_then_cancel_then_resume_later(qtbot, panel, photo_folder, tmp_pat
     out = tmp_path / "out"
     panel.open_folder(str(root))
     panel.out_edit.setText(str(out))
+    bv = panel.batch_view
     assert panel.start_batch()
-    panel.pause_btn.click()  # paused before the worker reaches its first file
-    assert panel.pause_btn.isChecked() and panel._batch.worker.token.paused
-    assert panel.pause_btn.text() == "Resume"
+    bv.pause_btn.click()  # paused before the worker reaches its first file
+    assert bv.pause_btn.isChecked() and bv.paused
+    assert bv.pause_btn.text() == "Resume"
     with qtbot.waitSignal(panel.batch_finished, timeout=60000) as sig:
-        panel.cancel_btn.click()
+        bv.cancel_btn.click()
+        assert bv.status.text() == "Cancelling…"  # at once
     assert sig.args[0] is None
-    assert "Cancelled" in panel.report_box.toPlainText()
+    assert "Cancelled" in bv.report_box.toPlainText() and bv.status.text().startswith("Cancelled")
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=30000)
-    assert panel.pause_btn.text() == "Pause" and not panel.pause_btn.isChecked()
+    assert bv.pause_btn.text() == "Pause" and not bv.pause_btn.isChecked()
     # start again: pause, resume, and the batch completes
     assert panel.start_batch()
-    panel.pause_btn.click()
+    bv.pause_btn.click()
     with qtbot.waitSignal(panel.batch_finished, timeout=60000) as sig:
-        panel.pause_btn.click()  # resume
-    assert sig.args[0] is not None and len(sig.args[0].written) + len(sig.args[0].skipped) == len(names)
+        bv.pause_btn.click()  # resume
+    assert sig.args[0] is not None and len(sig.args[0].done) + len(sig.args[0].skipped) == len(names)
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=30000)
 
 
@@ -116,3 +125,70 @@ def test_no_downloaded_model_is_not_preselected(qtbot, tmp_path):
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(src)
     assert p.open_image(str(src))
     assert "Choose a model first" in p.single_status.text() and not p.is_busy()
+
+
+# --------------------------------------------------------------------- a model not on this machine (15.5)
+class _ModelServer(http.server.BaseHTTPRequestHandler):
+    payload = b""
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        self.wfile.write(self.payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def model_server(tmp_path):
+    _ModelServer.payload = Path(tiny_cyclegan_file(tmp_path / "served_G.pth", seed=4)).read_bytes()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ModelServer)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", _ModelServer.payload
+    httpd.shutdown()
+    httpd.server_close()
+    t.join(5)
+
+
+def test_a_model_not_downloaded_says_so_when_picked_and_downloads_there(qtbot, tmp_path, monkeypatch,
+                                                                         model_server):
+    """Before: nothing was said when the model was picked; Start batch then showed a tiny box pointing to a
+    'Models > Download' menu item that does not exist."""
+    url, payload = model_server
+    isolated_model_home(tmp_path, monkeypatch)
+    entries = [{"id": "tiny_remote", "task": "stylize", "arch": "cyclegan", "file": "cyclegan/tiny_remote.pth",
+                "url": f"{url}/tiny_remote.pth", "sha256": hashlib.sha256(payload).hexdigest(),
+                "size_bytes": len(payload)},
+               {"id": "tiny_nourl", "task": "stylize", "arch": "cyclegan", "file": "cyclegan/nourl.pth"}]
+    (tmp_path / "models" / "manifest" / "stylize.json").write_text(json.dumps({"models": entries}))
+    p = StylizePanel()
+    p.settings = None
+    qtbot.addWidget(p)
+    assert p.current_model() is None and p.fetch_bar.isHidden()  # nothing preselected, nothing to say yet
+    src = tmp_path / "one.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(src)
+    assert p.open_image(str(src))
+    remote = p.model_combo.findData("tiny_remote")
+    assert p.model_combo.itemText(remote).endswith("(not downloaded)")
+    p.model_combo.setCurrentIndex(remote)
+    # said at once, next to the picker, with the button for the next step; no job that could only fail
+    assert p.fetch_bar.isVisibleTo(p) and p.fetch_bar.action.text() == "Download"
+    assert "tiny_remote is not on this machine" in p.fetch_bar.text.text()
+    assert "press Download next to the model list" in p.single_status.text() and not p.is_busy()
+    p.open_folder(str(tmp_path))
+    p.out_edit.setText(str(tmp_path / "out"))
+    assert not p.start_batch() and not p.batch_view.is_running()
+    assert "press Download next to the model list" in p.batch_view.report_box.toPlainText()
+    with qtbot.waitSignals([p.model_ready, p.image_finished], timeout=60000, order="strict"):
+        p.fetch_bar.action.click()  # downloads, then stylizes the open photo with it
+    assert p.model_combo.itemText(p.model_combo.findData("tiny_remote")) == "tiny_remote"
+    assert p.current_model() == "tiny_remote" and p.fetch_bar.isHidden() and p.result_image is not None
+    assert any((tmp_path / "home").rglob("tiny_remote.pth"))  # in the user library
+    # a listed model without a download address offers Import… instead
+    p.model_combo.setCurrentIndex(p.model_combo.findData("tiny_nourl"))
+    assert p.fetch_bar.isVisibleTo(p) and p.fetch_bar.action.text() == "Import…"
+    assert "press Import… next to the model list" in p.single_status.text()
+    p.shutdown()

@@ -27,7 +27,7 @@ How a panel uses it::
         if not self.in_edit.text():
             self.batch_view.show_message("Choose an input folder.")   # shown where the report goes
             return False
-        return self.batch_view.start("ganstudio.engines.stylize:stylize_batch", {...kwargs...})
+        return self.batch_view.start("ganstudio.engines.stylize.batch:stylize_batch", {...kwargs...})
 
     def shutdown(self):
         self.batch_view.shutdown()                        # cancel and join (the window's close)
@@ -208,7 +208,7 @@ class BatchView(QWidget):
             self.slot.resume()
             self.pause_btn.setText("Pause")
             self.eta_label.setText("")
-        self.state_changed.emit(self._state_text())
+        self.state_changed.emit(self.state_text())
 
     @Slot(object)
     def _on_progress(self, p: Progress) -> None:
@@ -264,7 +264,7 @@ class BatchView(QWidget):
         if not running:
             self._set_paused_button(False)
         self._update_buttons()
-        self.state_changed.emit(self._state_text())
+        self.state_changed.emit(self.state_text())
 
     @Slot(QListWidgetItem)
     def _on_thumb_activated(self, item: QListWidgetItem) -> None:
@@ -310,7 +310,7 @@ class BatchView(QWidget):
         self.pause_btn.setEnabled(running and not self.slot.cancelling)
         self.cancel_btn.setEnabled(running and not self.slot.cancelling)
 
-    def _state_text(self) -> str:
+    def state_text(self) -> str:
         if not self.slot.is_running():
             return ""
         if self.slot.cancelling:

@@ -192,3 +192,20 @@ def test_a_model_not_downloaded_says_so_when_picked_and_downloads_there(qtbot, t
     assert p.fetch_bar.isVisibleTo(p) and p.fetch_bar.action.text() == "Import…"
     assert "press Import… next to the model list" in p.single_status.text()
     p.shutdown()
+
+
+def test_single_image_cancel_says_cancelling_at_once_and_cancelled_at_the_end(qtbot, panel, tmp_path):
+    """15.4: the single image had no Cancel; a big photo on the CPU ran to its end."""
+    src = tmp_path / "one.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(src)
+    assert not panel.stop_btn.isEnabled()
+    assert panel.open_image(str(src))
+    assert panel.stop_btn.isEnabled()
+    with qtbot.waitSignal(panel.single_job.cancelled, timeout=60000):
+        panel.stop_btn.click()  # before the worker has even started: deterministic
+        assert panel.single_status.text() == "Cancelling…" and not panel.stop_btn.isEnabled()
+    assert panel.single_status.text() == "Cancelled." and panel.result_image is None
+    assert not panel.is_busy() and not panel.export_btn.isEnabled()
+    with qtbot.waitSignal(panel.image_finished, timeout=60000):
+        panel.run_btn.click()  # and it runs again afterwards
+    assert "ETA" not in panel.single_status.text() and panel.export_btn.isEnabled()

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ganstudio.core.imageio import ImageData, read_image, to_float_rgb, write_image
-from ganstudio.core.progress import CancelToken, Progress, map_progress
+from ganstudio.core.progress import CancelToken, EtaClock, Progress, format_eta, map_progress
 from ganstudio.engines.stylize.models import load_generator
 from ganstudio.engines.stylize.pipeline import OVERLAP, TILE_PIXELS, stylize_array, stylize_array_iter
 from ganstudio.runtime import resolve_runtime
@@ -75,8 +75,11 @@ def stylize_image(cancel: CancelToken, input_path, model, direction: str = "AtoB
     cancel.check()
 
     def stage(start: float, span: float, what: str):
+        clock = EtaClock()  # the stage's own pace: the preview is much quicker than full resolution
+
         def fn(p: Progress) -> Progress:
-            msg = f"{what}: {p.message}" if p.message else what
+            eta = format_eta(clock.eta_seconds(p.fraction, 1.0))
+            msg = f"{what}: {p.message} · ETA {eta}" if p.message else f"{what} · ETA {eta}"
             return Progress(start + span * p.fraction, 3, msg)
         return fn
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 _local = threading.local()  # .collect: _Stats | None, .frozen: dict | None, .batch_stats: bool
+_install_lock = threading.Lock()  # two jobs starting on one module at once install the hooks once
 
 
 def instance_norms(net) -> list[nn.InstanceNorm2d]:
@@ -38,6 +39,11 @@ def _patchable_bns(net) -> list[nn.Module]:
 
 def install(net) -> None:
     """Install the thread-local hooks on ``net``'s normalisation layers (once; later calls do nothing)."""
+    with _install_lock:
+        _install(net)
+
+
+def _install(net) -> None:
     for m in instance_norms(net):
         if not getattr(m, "_ganstudio_norm_hooks", False):
             m.register_forward_pre_hook(_in_measure)

@@ -57,10 +57,12 @@ def test_models_table(home, capsys):
     ]}))
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["id", "task", "arch", "size", "license", "present"]
+    assert lines[0].split() == ["id", "aliases", "task", "arch", "size", "license", "present"]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
-    assert rows["rrdbnet_x4.demo"] == ["rrdbnet_x4.demo", "upscale", "rrdbnet", "2.5", "MB", "BSD-3-Clause", "yes"]
-    assert rows["srvgg_x2.remote"] == ["srvgg_x2.remote", "upscale", "srvgg", "1.2", "MB", "BSD-3-Clause", "no"]
+    assert rows["rrdbnet_x4.demo"] == ["rrdbnet_x4.demo", "-", "upscale", "rrdbnet", "2.5", "MB", "BSD-3-Clause",
+                                       "yes"]
+    assert rows["srvgg_x2.remote"] == ["srvgg_x2.remote", "-", "upscale", "srvgg", "1.2", "MB", "BSD-3-Clause",
+                                       "no"]
     assert main(["models", "list", "--task", "latent"]) == 0
     assert "no models" in capsys.readouterr().out
 
@@ -136,3 +138,60 @@ def test_import_job_runs_in_the_engine_worker(home, tmp_path, qtbot):
     handle.wait()
     entry = blocker.args[0]
     assert entry.arch == "srvgg" and manifest.entry_path(entry) is not None
+
+
+def test_models_table_shows_the_short_names(home, capsys):
+    """Issue 15.9: x4plus and the other aliases appear in `ganstudio models` (before: only the long ids)."""
+    (home / "models" / "manifest" / "upscale.json").write_text(json.dumps({"models": [
+        {"id": "rrdbnet_x4.realesrgan", "task": "upscale", "arch": "rrdbnet", "aliases": ["x4plus", "realesrgan-x4plus"]},
+        {"id": "srvgg_x4.animevideov3", "task": "upscale", "arch": "srvgg", "aliases": ["animevideov3"]},
+    ]}))
+    assert main(["models"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["rrdbnet_x4.realesrgan"][1] == "x4plus,realesrgan-x4plus"
+    assert rows["srvgg_x4.animevideov3"][1] == "animevideov3"
+
+
+@pytest.mark.parametrize("text,words", [('{"models": [', "is not valid JSON"),
+                                        ("[" * 100_000 + "]" * 100_000, "nested thousands of levels deep")])
+def test_a_broken_library_file_is_one_line_everywhere(home, tmp_path, capsys, text, words):
+    """Before: `models` hid the broken library silently (and crashed with RecursionError on deep JSON),
+    `models import` ended in a ManifestError traceback."""
+    lib = paths.library_manifest_path()
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    lib.write_text(text)
+    assert main(["models"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: your model library") and words in err and len(err.splitlines()) == 1
+    src = tiny_srvgg_file(tmp_path / "w.pth")
+    assert main(["models", "import", str(src)]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("ganstudio models import: your model library") and words in err
+    assert main(["models", "remove", "user.w"]) == 1
+    assert words in capsys.readouterr().err
+    assert lib.read_text() == text  # never overwritten
+
+
+def test_a_refused_url_download_leaves_nothing_behind(home, http_file):
+    """A downloaded file the import refuses (here: not a checkpoint) is removed from the cache (before: kept);
+    a URL ending in %2e%2e saves as download.bin (before: a '...part' file in the cache folder)."""
+    from ganstudio.checkpoints.library_jobs import download_model
+    from ganstudio.checkpoints.reader import CheckpointError
+
+    http_file["payload"] = b"not weights at all\n" * 100
+    cache = paths.user_cache_dir() / "downloads"
+    for url in (http_file["url"], http_file["url"].replace("/w.pth", "/x/%2e%2e")):
+        with pytest.raises(CheckpointError, match="not a PyTorch"):
+            run_to_completion(download_model(cancel=CancelToken(), url=url))
+        assert not cache.exists() or list(cache.iterdir()) == []
+    assert manifest.load_library() == []
+
+
+def test_a_manifest_download_is_held_to_its_recorded_size(home, http_file, capsys):
+    http_file["payload"] = b"w" * 300_000
+    (home / "models" / "manifest" / "upscale.json").write_text(json.dumps({"models": [
+        {"id": "up.small", "task": "upscale", "file": "small.pth", "url": http_file["url"], "size_bytes": 100_000}]}))
+    assert main(["models", "download", "up.small"]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert "more than the 0.1 MB this model has" in err
+    assert list(paths.user_models_dir().glob("small.pth*")) == []

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ganstudio.core import library, manifest, paths
-from ganstudio.core.download import download
+from ganstudio.core.download import download, safe_file_name
 from ganstudio.core.errors import InputError
 from ganstudio.core.files import cached_sha256
 from ganstudio.core.progress import CancelToken
@@ -73,8 +73,9 @@ def download_model(cancel: CancelToken | None = None, model_id: str | None = Non
                    sha256: str | None = None, dest: str | None = None, timeout: float = 30.0):
     """Download a manifest model (by id) or any URL.
 
-    A manifest model lands where the manifest expects it (``download_path``) and is verified against
-    its sha256. A bare URL is downloaded into the library folder and then imported like a picked file.
+    A manifest model lands where the manifest expects it (``download_path``), no larger than its recorded size,
+    and is verified against its sha256. A bare URL is downloaded into the cache and then imported like a
+    picked file; the cached copy is removed afterwards, whether the import took it or refused it.
     """
     if model_id:
         entry = manifest.find_model(model_id)
@@ -85,17 +86,17 @@ def download_model(cancel: CancelToken | None = None, model_id: str | None = Non
         if not entry.url:
             raise InputError(f"model {entry.id} has no download address in its manifest")
         target = Path(dest) if dest else manifest.download_path(entry)
-        yield from download(entry.url, target, sha256=entry.sha256 or sha256, cancel=cancel, timeout=timeout)
+        yield from download(entry.url, target, sha256=entry.sha256 or sha256, cancel=cancel, timeout=timeout,
+                            exact_size=entry.size_bytes or None)
         return entry
     if not url:
         raise InputError("download_model needs a model id or a URL")
-    name = Path(unquote(urlparse(url).path)).name or "download.bin"
+    name = safe_file_name(Path(unquote(urlparse(url).path)).name)  # ".../%2e%2e" must not name a folder
     target = Path(dest) if dest else paths.user_cache_dir() / "downloads" / name
     got = yield from download(url, target, sha256=sha256, cancel=cancel, timeout=timeout)
-    entry = yield from library.import_checkpoint_steps(got, describe_checkpoint, url=url, cancel=cancel)
-    if not dest:
-        try:
-            got.unlink()  # the library holds its own copy now
-        except OSError:
-            pass
+    try:
+        entry = yield from library.import_checkpoint_steps(got, describe_checkpoint, url=url, cancel=cancel)
+    finally:
+        if not dest:
+            got.unlink(missing_ok=True)  # imported: the library holds its own copy; refused: never keep it
     return entry

@@ -39,8 +39,9 @@ def _short(text: str, width: int = 40) -> str:
 def format_table(rows: list[dict], license_width: int = 40) -> str:
     from ganstudio.core.manifest import format_size
 
-    header = ["id", "task", "arch", "size", "license", "present"]
-    body = [[r["id"], r["task"] or "-", r["arch"] or "-", format_size(r["size_bytes"]), _short(r["license"], license_width) or "-",
+    header = ["id", "aliases", "task", "arch", "size", "license", "present"]
+    body = [[r["id"], ",".join(r.get("aliases") or []) or "-", r["task"] or "-", r["arch"] or "-",
+             format_size(r["size_bytes"]), _short(r["license"], license_width) or "-",
              "yes" if r["present"] else "no"] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *body]]
@@ -52,7 +53,10 @@ def _list(args) -> int:
     from ganstudio.core.manifest import entries_as_rows, load_manifest
     from ganstudio.core.paths import bundled_manifest_dir, user_models_dir
 
-    entries = load_manifest()
+    problems: list[str] = []
+    entries = load_manifest(problems=problems)
+    for line in problems:  # a broken manifest or library file: one line each, the rest is still listed
+        print(f"warning: {line}", file=sys.stderr)
     if getattr(args, "task", None):
         entries = [e for e in entries if e.task == args.task]
     if not entries:
@@ -91,14 +95,13 @@ def _drive(gen, desc: str):
 
 def _import(args) -> int:
     from ganstudio.checkpoints.library_jobs import import_checkpoint
-    from ganstudio.checkpoints.reader import CheckpointError
-    from ganstudio.core.library import LibraryError
+    from ganstudio.core.errors import UserError
     from ganstudio.core.progress import CancelToken
 
     try:
         entry = _drive(import_checkpoint(CancelToken(), path=args.file, model_id=args.model_id, task=args.task,
                                          license=args.license), "import")
-    except (CheckpointError, LibraryError, OSError) as exc:
+    except (UserError, OSError) as exc:  # an unusable file, a broken or locked library, a full disk ...
         if isinstance(exc, OSError) and exc.strerror:  # e.g. a read-only model library
             exc = f"cannot write {exc.filename or 'the model library'}: {exc.strerror}"
         print(f"ganstudio models import: {exc}", file=sys.stderr)
@@ -109,8 +112,8 @@ def _import(args) -> int:
 
 def _download(args) -> int:
     from ganstudio.checkpoints.library_jobs import download_model
-    from ganstudio.core.download import DownloadError
-    from ganstudio.core.manifest import UnknownModelError, entry_path
+    from ganstudio.core.errors import UserError, user_message
+    from ganstudio.core.manifest import entry_path
     from ganstudio.core.progress import CancelToken
 
     target = args.target
@@ -118,8 +121,8 @@ def _download(args) -> int:
         "model_id": target}
     try:
         entry = _drive(download_model(CancelToken(), **kwargs), "download")
-    except (DownloadError, UnknownModelError, ValueError, OSError) as exc:
-        print(f"ganstudio models download: {exc}", file=sys.stderr)
+    except (UserError, ValueError, OSError) as exc:  # offline, refused, unknown id, broken library ...
+        print(f"ganstudio models download: {user_message(exc)}", file=sys.stderr)
         return 1
     where = entry_path(entry)
     print(f"{entry.id}: {'present at ' + str(where) if where else 'missing'}")
@@ -127,9 +130,15 @@ def _download(args) -> int:
 
 
 def _remove(args) -> int:
+    from ganstudio.core.errors import UserError
     from ganstudio.core.library import remove_from_library
 
-    if remove_from_library(args.model_id):
+    try:
+        removed = remove_from_library(args.model_id)
+    except (UserError, OSError) as exc:  # a broken or locked library file
+        print(f"ganstudio models remove: {exc}", file=sys.stderr)
+        return 1
+    if removed:
         print(f"removed {args.model_id} from your library")
         return 0
     print(f"ganstudio models remove: {args.model_id} is not in your library (only imported models can be removed)",

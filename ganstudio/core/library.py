@@ -31,14 +31,6 @@ def _slug(text: str) -> str:
     return s or "model"
 
 
-def _unique_id(base: str, taken: set[str]) -> str:
-    candidate, n = base, 2
-    while candidate in taken:
-        candidate = f"{base}-{n}"
-        n += 1
-    return candidate
-
-
 def _hash_steps(path: Path, cancel: CancelToken | None, size: int) -> Generator[Progress, None, str]:
     h = hashlib.sha256()
     done = 0
@@ -98,9 +90,8 @@ def import_checkpoint_steps(path, describe: Callable[[Path], dict] | None = None
         except OSError as exc:
             raise LibraryError(f"cannot copy {src.name} into the model library: {exc.strerror or exc}") from exc
 
-    taken = {e.id for e in manifest.load_manifest()}
     entry = manifest.ModelEntry(
-        id=model_id or _unique_id(f"user.{_slug(src.stem)}", taken),
+        id=model_id or f"user.{_slug(src.stem)}",
         task=task or info.get("task") or "unknown",
         arch=info.get("arch") or "unknown",
         arch_kwargs=dict(info.get("arch_kwargs") or {}),
@@ -112,7 +103,9 @@ def import_checkpoint_steps(path, describe: Callable[[Path], dict] | None = None
         description=description or info.get("description") or f"imported from {src}",
         source=manifest.LIBRARY,
     )
-    manifest.add_library_entry(entry)
+    # the id and the twin check are settled under the library lock: imports running at the same moment in
+    # other processes get ids of their own instead of replacing this one
+    entry = manifest.add_library_entry(entry, unique_id=not model_id, same_sha256=True)
     yield Progress(2 * size, 2 * size, f"imported {src.name} as {entry.id}")
     return entry
 

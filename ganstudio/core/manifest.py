@@ -9,6 +9,11 @@ An entry's ``file`` is relative to the folder of the models it belongs to: bundl
 against ``bundled_models_dir()`` first, then against ``user_models_dir()`` (where downloads land);
 library entries resolve against ``user_models_dir()``. ``package_resource`` ("package:relative/path")
 names a file shipped inside an installed Python package instead.
+
+The user's library is written by every GAN Studio process (the app, several ``ganstudio models import``
+started together): each read-modify-write of ``library.json`` holds a file lock (``library.json.lock``,
+the ``filelock`` package: an OS lock, released if the process dies) and writes atomically (temp file +
+rename), so no entry is lost and no reader sees half a file.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ log = logging.getLogger(__name__)
 LIBRARY = "library"
 BUNDLED = "bundled"
 _LIBRARY_LOCK = threading.RLock()  # read-modify-write of library.json from the worker and the GUI
+LOCK_TIMEOUT = 60.0  # seconds to wait for another process writing the library
 
 
 class ManifestError(UserError, ValueError):
@@ -98,12 +104,16 @@ class ModelEntry:
 
 # ------------------------------------------------------------------------------------------- reading
 def _read_manifest_file(path: Path, source: str) -> list[ModelEntry]:
+    what = "your model library" if source == LIBRARY else "the model manifest"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read the model manifest {path}: {exc}") from exc
+        raise ManifestError(f"cannot read {what} {path}: {exc}") from exc
     except json.JSONDecodeError as exc:
-        raise ManifestError(f"the model manifest {path} is not valid JSON: {exc}") from exc
+        raise ManifestError(f"{what} {path} is not valid JSON ({exc}); fix it or move it away") from exc
+    except RecursionError as exc:  # "[[[[..." thousands deep: json gives up by recursion, not a decode error
+        raise ManifestError(f"{what} {path} is not a model list (its JSON is nested thousands of levels deep); "
+                            "fix it or move it away") from exc
     if isinstance(data, list):  # tolerate a bare list
         items = data
     elif isinstance(data, dict) and isinstance(data.get("models", []), list):
@@ -114,11 +124,12 @@ def _read_manifest_file(path: Path, source: str) -> list[ModelEntry]:
 
 
 def load_manifest(manifest_dir: Path | str | None = None, include_library: bool = True,
-                  strict: bool = False) -> list[ModelEntry]:
+                  strict: bool = False, problems: list[str] | None = None) -> list[ModelEntry]:
     """Every known model: the bundled manifests then the user library.
 
     A broken manifest file is logged and skipped (one task's typo must not hide every model) unless
-    ``strict`` is true, in which case its ManifestError is raised.
+    ``strict`` is true, in which case its ManifestError is raised. ``problems``, when given, receives one
+    line per skipped file, for the caller to show.
     """
     folder = Path(manifest_dir) if manifest_dir is not None else paths.bundled_manifest_dir()
     files: list[tuple[Path, str]] = []
@@ -136,7 +147,10 @@ def load_manifest(manifest_dir: Path | str | None = None, include_library: bool 
         except ManifestError as exc:
             if strict:
                 raise
-            log.warning("%s", exc)
+            if problems is not None:
+                problems.append(str(exc))
+            else:
+                log.warning("%s", exc)
             continue
         for entry in found:
             if entry.id in seen:
@@ -246,18 +260,72 @@ def save_library(entries: Iterable[ModelEntry]) -> Path:
     return path
 
 
-def add_library_entry(entry: ModelEntry) -> ModelEntry:
-    """Add (or replace, by id) one entry in the user library manifest."""
+class _LibraryLock:
+    """The library's lock across threads (RLock) and processes (``filelock`` on ``library.json.lock``)."""
+
+    def __enter__(self):
+        from filelock import FileLock, Timeout
+
+        _LIBRARY_LOCK.acquire()
+        path = paths.library_manifest_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT)
+            self._file.acquire()
+        except Timeout as exc:
+            _LIBRARY_LOCK.release()
+            raise ManifestError(f"your model library {path} stayed locked by another GAN Studio for "
+                                f"{LOCK_TIMEOUT:.0f} s; try again when it has finished") from exc
+        except BaseException:
+            _LIBRARY_LOCK.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._file.release()
+        finally:
+            _LIBRARY_LOCK.release()
+
+
+def library_lock() -> _LibraryLock:
+    """``with library_lock():`` around any read-modify-write of the library (see the module docstring)."""
+    return _LibraryLock()
+
+
+def _free_id(base: str, taken: set[str]) -> str:
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate = f"{base}-{n}"
+        n += 1
+    return candidate
+
+
+def add_library_entry(entry: ModelEntry, unique_id: bool = False, same_sha256: bool = False) -> ModelEntry:
+    """Add (or replace, by id) one entry in the user library manifest; returns the entry recorded.
+
+    Decided under the library lock, so processes importing at the same moment cannot undo each other:
+    ``unique_id`` gives the entry a free id (``user.x-2`` ...) instead of replacing one; ``same_sha256``
+    returns an existing entry with the same file hash (present on disk) instead of adding a twin.
+    """
     entry.source = LIBRARY
-    with _LIBRARY_LOCK:
-        entries = [e for e in load_library() if e.id != entry.id]
+    with library_lock():
+        current = load_library()
+        if same_sha256 and entry.sha256:
+            twin = next((e for e in current if e.sha256 == entry.sha256 and entry_path(e) is not None), None)
+            if twin is not None:
+                return twin
+        if unique_id:
+            taken = {e.id for e in current} | {e.id for e in load_manifest(include_library=False)}
+            entry.id = _free_id(entry.id, taken)
+        entries = [e for e in current if e.id != entry.id]
         entries.append(entry)
         entry.manifest = str(save_library(entries))
     return entry
 
 
 def remove_library_entry(model_id: str) -> bool:
-    with _LIBRARY_LOCK:
+    with library_lock():
         entries = load_library()
         kept = [e for e in entries if e.id != model_id]
         if len(kept) == len(entries):
@@ -276,8 +344,25 @@ def entries_as_rows(entries: Iterable[ModelEntry]) -> list[dict[str, Any]]:
             size = p.stat().st_size
         rows.append({"id": e.id, "task": e.task, "arch": e.arch, "size_bytes": size, "license": e.license,
                      "present": p is not None, "path": str(p) if p else "", "source": e.source,
-                     "url": e.url, "description": e.description})
+                     "url": e.url, "description": e.description, "aliases": aliases(e),
+                     "availability": availability(e, p)})
     return rows
+
+
+def availability(entry: ModelEntry, present: Path | None = None) -> str:
+    """In words: "bundled" (shipped with GAN Studio or installed as a package), "downloaded", "in your
+    library", or, when the file is absent, "not downloaded" (it has an address) or "missing"."""
+    p = present if present is not None else entry_path(entry)
+    if p is None:
+        return "not downloaded" if entry.url else "missing"
+    if entry.source == LIBRARY:
+        return "in your library"
+    try:
+        if paths.user_models_dir().resolve() in Path(p).resolve().parents:
+            return "downloaded"
+    except OSError:
+        pass
+    return "bundled"
 
 
 def format_size(n: int) -> str:

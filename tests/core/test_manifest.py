@@ -128,3 +128,80 @@ def test_import_missing_or_empty_file(home, tmp_path):
     (tmp_path / "empty.pth").write_bytes(b"")
     with pytest.raises(library.LibraryError, match="empty"):
         library.import_checkpoint(tmp_path / "empty.pth")
+
+
+# ---------------------------------------------------------------------------------- issue 14 items 8 and 9
+_IMPORTER = """
+import sys, time
+from pathlib import Path
+from ganstudio.core import library
+go = Path(sys.argv[1])
+while not go.exists():  # start together: every process imports in the same moment
+    time.sleep(0.005)
+for src in sys.argv[2:]:
+    library.import_checkpoint(src, lambda p: {"arch": "srvgg", "task": "upscale"})
+"""
+
+
+def test_eight_processes_importing_at_once_keep_every_entry(home, tmp_path):
+    """Eight real processes, five imports each, all started together (two files in each process share their
+    name with files of other processes). Before: the lock worked within one process only and the last
+    writer won (5 of 8 entries in the issue)."""
+    import os
+    import subprocess
+    import sys
+
+    go = tmp_path / "go"
+    jobs, files = [], []
+    for p in range(8):
+        mine = []
+        for i in range(5):
+            folder = tmp_path / f"p{p}"
+            folder.mkdir(exist_ok=True)
+            name = f"shared{i}.pth" if i < 2 else f"p{p}_{i}.pth"  # shared0/1.pth exist in every folder
+            f = folder / name
+            f.write_bytes(f"{p}-{i}".encode() * 100)
+            mine.append(str(f))
+        files += mine
+        jobs.append(subprocess.Popen([sys.executable, "-c", _IMPORTER, str(go), *mine], env=os.environ.copy(),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    go.write_text("go")
+    for job in jobs:
+        _out, err = job.communicate(timeout=120)
+        assert job.returncode == 0, err.decode()[-2000:]
+    entries = manifest.load_library()
+    assert len(entries) == 40 and len({e.id for e in entries}) == 40
+    assert {e.sha256 for e in entries} == {hashlib.sha256(open(f, "rb").read()).hexdigest() for f in files}
+    assert all(manifest.entry_path(e) is not None for e in entries)
+    assert sum(e.id.startswith("user.shared0") for e in entries) == 8  # user.shared0, user.shared0-2 ...
+    assert not list(paths.user_models_dir().glob(".*.tmp"))  # no half-written library left behind
+
+
+def test_a_broken_or_absurd_library_file_is_one_line(home, tmp_path):
+    lib = paths.library_manifest_path()
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    write_manifest(home, "upscale.json", [{"id": "up.a", "task": "upscale"}])
+    (tmp_path / "x.pth").write_bytes(b"x")
+    for text, words in (('{"models": [', "is not valid JSON"), ("[" * 100_000 + "]" * 100_000, "nested")):
+        lib.write_text(text)
+        problems: list[str] = []
+        assert [e.id for e in manifest.load_manifest(problems=problems)] == ["up.a"]  # the rest still listed
+        assert len(problems) == 1 and words in problems[0] and str(lib) in problems[0]
+        with pytest.raises(manifest.ManifestError, match=words):  # an import must not overwrite it
+            library.import_checkpoint(tmp_path / "x.pth")
+        assert lib.read_text() == text
+
+
+def test_availability_words(home):
+    (home / "models" / "w.pth").write_bytes(b"x")
+    write_manifest(home, "upscale.json", [
+        {"id": "here", "file": "w.pth"},
+        {"id": "remote", "file": "r.pth", "url": "http://x/r.pth"},
+        {"id": "gone", "file": "g.pth"},
+        {"id": "fetched", "file": "f.pth", "url": "http://x/f.pth", "aliases": ["f1", "f2"]},
+    ])
+    (paths.user_models_dir() / "f.pth").write_bytes(b"y")
+    rows = {r["id"]: r for r in manifest.entries_as_rows(manifest.load_manifest())}
+    assert {k: r["availability"] for k, r in rows.items()} == {
+        "here": "bundled", "remote": "not downloaded", "gone": "missing", "fetched": "downloaded"}
+    assert rows["fetched"]["aliases"] == ["f1", "f2"] and rows["here"]["aliases"] == []

@@ -330,3 +330,37 @@ def test_clean_torch_message_keeps_the_reason_only():
     assert reader.clean_torch_message(f"Weights only load failed. {UNSAFE_MESSAGE}\n") == ""
     _assert_no_unsafe_advice(reader.clean_torch_message(RuntimeError(
         "Cannot use ``weights_only=True`` with TorchScript archives passed to ``torch.load``. " + UNSAFE_MESSAGE)))
+
+
+def _png_with_chunk(kind: bytes, payload: bytes) -> bytes:
+    import io
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, "PNG")
+    png = buf.getvalue()
+    body = kind + payload
+    chunk = struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    return png[:33] + chunk + png[33:]  # after the signature and IHDR
+
+
+@pytest.mark.parametrize("kind,prefix,words", [
+    (b"iCCP", b"ICC Profile\x00\x00", "colour profile (iCCP chunk)"),
+    (b"zTXt", b"Comment\x00\x00", "compressed text (zTXt chunk)"),
+    (b"iTXt", b"Comment\x00\x01\x00\x00\x00", "text (iTXt chunk)"),
+])
+def test_an_oversized_image_metadata_chunk_is_not_called_truncated(tmp_path, kind, prefix, words):
+    # 20 KB inflating to 20 MB inside one chunk: Pillow stops at 1 MB; before, this read "truncated or damaged"
+    import zlib
+
+    from ganstudio.core.imageio import ImageReadError, read_image
+
+    path = tmp_path / "meta.png"
+    path.write_bytes(_png_with_chunk(kind, prefix + zlib.compress(b"\x00" * 20_000_000, 9)))
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    msg = str(info.value)
+    assert words in msg and "decompression bomb" in msg and "truncated" not in msg

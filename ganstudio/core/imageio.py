@@ -257,6 +257,35 @@ def _open_pil(data: bytes, path: Path, max_pixels: int) -> Image.Image:
 
 _DAMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError)
 
+_PNG_METADATA = {b"iCCP": "colour profile (iCCP chunk)", b"zTXt": "compressed text (zTXt chunk)",
+                 b"iTXt": "text (iTXt chunk)"}
+
+
+def _png_metadata_chunks(data: bytes) -> list[str]:
+    """The compressed metadata chunks of a PNG before its image data, named (walks the chunk headers only)."""
+    found, pos = [], 8
+    while pos + 8 <= len(data) and len(found) < 64:
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind in (b"IDAT", b"IEND"):
+            break
+        if kind in _PNG_METADATA and _PNG_METADATA[kind] not in found:
+            found.append(_PNG_METADATA[kind])
+        pos += 12 + length
+    return found
+
+
+def _damaged(path: Path, exc: BaseException, data: bytes) -> ImageReadError:
+    """"truncated or damaged", except for what Pillow refuses on purpose: a colour profile or text chunk that
+    inflates past Pillow's safety limit (MAX_TEXT_CHUNK / MAX_TEXT_MEMORY) is a possible decompression bomb,
+    not a file cut short."""
+    text = str(exc)
+    if isinstance(exc, ValueError) and ("Decompressed data too large" in text or "Too much memory used in text"
+                                        in text):
+        what = " or ".join(_png_metadata_chunks(data)) or "metadata"
+        return ImageReadError(f"{path}: refused, its {what} inflates past the safety limit for image metadata "
+                              "(a possible decompression bomb); the pixels were not read")
+    return ImageReadError(f"{path}: the file is truncated or damaged ({exc})")
+
 
 # --------------------------------------------------------------------------------------------- reading
 def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
@@ -286,7 +315,7 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
             return _finish(pixels, alpha, "TIFF", "TIFF", None, None, 1, path, max_pixels)
         raise ImageReadError(f"{path}: not an image, or a format GAN Studio cannot read") from exc
     except _DAMAGE_ERRORS as exc:
-        raise ImageReadError(f"{path}: the file is truncated or damaged ({exc})") from exc
+        raise _damaged(path, exc, data) from exc
 
     w, h = im.size
     if w * h > max_pixels:
@@ -322,7 +351,7 @@ def read_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     except MemoryError as exc:
         raise ImageReadError(f"{path}: not enough memory to open a {w}x{h} image") from exc
     except _DAMAGE_ERRORS as exc:
-        raise ImageReadError(f"{path}: the file is truncated or damaged ({exc})") from exc
+        raise _damaged(path, exc, data) from exc
     finally:
         im.close()
     return _finish(pixels, alpha, fmt, source_mode, icc, exif_bytes, orientation, path, max_pixels)

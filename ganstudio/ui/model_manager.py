@@ -60,6 +60,9 @@ class ModelManagerDialog(QDialog):
         self.job.failed.connect(self._on_failed)
         self.job.cancelled.connect(self._on_cancelled)
         self.job_kind = ""
+        self.job_model = ""  # the model a download is for
+        # a failed job's message stays until the user moves on: another model picked, or the dialog reopened
+        self._job_error_for: Optional[str] = None
 
         layout = QVBoxLayout(self)
         self.table = QTableWidget(0, len(COLUMNS), self)
@@ -123,18 +126,20 @@ class ModelManagerDialog(QDialog):
     # ------------------------------------------------------------------------------- the table
     def refresh(self) -> None:
         selected = self.selected_id()
+        problems: list[str] = []
         try:
-            entries = manifest.load_manifest()
+            entries = manifest.load_manifest(problems=problems)  # a broken file is skipped and named
             self.rows = manifest.entries_as_rows(entries)
-        except Exception as exc:  # a broken library file: say so, keep the dialog usable
+        except Exception as exc:  # noqa: BLE001 - whatever the files hold, the dialog stays usable
             log.exception("cannot read the model manifest")
             self.rows = []
-            self._set_status(f"Cannot read the model list: {exc}", error=True)
+            problems.append(f"cannot read the model list: {exc}")
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
+            # absent: "not downloaded" (it has an address) or "missing" (import it), never "no" alone
             values = (row["id"], row["task"], row["arch"], manifest.format_size(row["size_bytes"]),
-                      row["license"], "yes" if row["present"] else "no")
+                      row["license"], "yes" if row["present"] else row["availability"])
             for c, value in enumerate(values):
                 item = QTableWidgetItem(str(value or ""))
                 if c == 0:
@@ -144,6 +149,8 @@ class ModelManagerDialog(QDialog):
                 self.table.setItem(r, c, item)
         if selected:
             self.select(selected)
+        if problems:  # after select(): picking a row clears only job errors, not these
+            self._set_status("Some models are not listed: " + problems[0], error=True)
         self._update_buttons()
 
     def row_ids(self) -> list[str]:
@@ -173,10 +180,26 @@ class ModelManagerDialog(QDialog):
         if row is None:
             self.details.setText(NO_SELECTION)
         else:
-            where = row["path"] or (row["url"] and f"download from {row['url']}") or "not present"
+            where = row["path"] or (row["url"] and f"download from {row['url']}") or \
+                "import the file with Import checkpoint…"
+            also = row.get("aliases") or []
             text = row.get("description") or ""
-            self.details.setText(f"<b>{row['id']}</b> ({row['source']}) — {where}" + (f"<br>{text}" if text else ""))
+            self.details.setText(f"<b>{row['id']}</b> ({row['availability']}) — {where}"
+                                 + (f"<br>also called: {', '.join(also)}" if also else "")
+                                 + (f"<br>{text}" if text else ""))
+        if self._job_error_for is not None and self.selected_id() != self._job_error_for:
+            self._clear_job_error()
         self._update_buttons()
+
+    def _clear_job_error(self) -> None:
+        if not self.job.is_running():
+            self._job_error_for = None
+            self._set_status("")
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt: reopening the dialog starts with a clean status line
+        if self._job_error_for is not None:
+            self._clear_job_error()
+        super().showEvent(event)
 
     def _update_buttons(self) -> None:
         busy = self.job.is_running()
@@ -199,6 +222,7 @@ class ModelManagerDialog(QDialog):
         if handle is None:
             return None
         self.job_kind = kind
+        self._job_error_for = None
         self.progress.setValue(0)
         self.progress.setRange(0, 0)  # busy until the first progress report says how much
         self.progress.show()
@@ -227,6 +251,7 @@ class ModelManagerDialog(QDialog):
             self._set_status("Select a model to download first", error=True)
             return None
         self._set_status(f"Downloading {model_id}…")
+        self.job_model = model_id
         return self._start("download", DOWNLOAD_TARGET, {"model_id": model_id}, f"download {model_id}")
 
     @Slot()
@@ -264,7 +289,10 @@ class ModelManagerDialog(QDialog):
     def _on_failed(self, exc: BaseException) -> None:
         kind = self.job_kind
         self._job_ended()
+        if kind == "download":
+            self.select(self.job_model)  # the message is about this row: it stays while this row is picked
         self._set_status(f"{'Import' if kind == 'import' else 'Download'} failed: {user_message(exc)}", error=True)
+        self._job_error_for = self.selected_id()
 
     @Slot()
     def _on_cancelled(self) -> None:

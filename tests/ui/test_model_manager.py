@@ -64,7 +64,7 @@ def test_table_lists_bundled_and_library_models(dialog):
         ["ID", "Task", "Architecture", "Size", "License", "Present"]
     assert dialog.row_ids() == ["tiny_present", "big_remote", "my_own"]
     assert _cells(dialog, "tiny_present") == ["tiny_present", "upscale", "srvgg", "2.5 KB", "MIT", "yes"]
-    assert _cells(dialog, "big_remote") == ["big_remote", "stylize", "cyclegan", "45.0 MB", "BSD", "no"]
+    assert _cells(dialog, "big_remote") == ["big_remote", "stylize", "cyclegan", "45.0 MB", "BSD", "not downloaded"]
     assert _cells(dialog, "my_own")[-1] == "yes"
     dialog.select("big_remote")
     assert dialog.download_button.isEnabled() and "127.0.0.1" in dialog.details.text()
@@ -188,3 +188,60 @@ def test_details_say_what_to_do_without_a_selection(qtbot):
     qtbot.addWidget(d)
     d.table.clearSelection()
     assert "Select a model" in d.details.text()
+
+
+def test_absent_models_say_so_instead_of_bundled(dialog, store):
+    """Issue 15.6: before, every manifest model read '(bundled)', present or not."""
+    data = json.loads(store["manifest"].read_text())
+    data["models"].append({"id": "gone", "task": "upscale", "arch": "srvgg", "file": "gone.pth",
+                           "aliases": ["g1", "g2"]})
+    store["manifest"].write_text(json.dumps(data))
+    dialog.refresh()
+    assert _cells(dialog, "gone")[-1] == "missing"
+    dialog.select("big_remote")
+    assert "(not downloaded)" in dialog.details.text() and "bundled" not in dialog.details.text()
+    dialog.select("gone")
+    assert "(missing)" in dialog.details.text() and "Import checkpoint" in dialog.details.text()
+    assert "also called: g1, g2" in dialog.details.text()
+    dialog.select("tiny_present")
+    assert "(bundled)" in dialog.details.text()
+    dialog.select("my_own")
+    assert "(in your library)" in dialog.details.text()
+
+
+def _fail_a_download(dialog, qtbot, store):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = json.loads(store["manifest"].read_text())
+    data["models"][1]["url"] = f"http://127.0.0.1:{port}/big.pth"
+    store["manifest"].write_text(json.dumps(data))
+    dialog.refresh()
+    dialog.select("big_remote")
+    dialog.download_button.click()
+    _wait_idle(qtbot, dialog)
+    assert dialog.status.text().startswith("Download failed") and dialog.status.property("error") is True
+
+
+def test_a_download_error_goes_once_the_user_moves_on(dialog, qtbot, store):
+    """Issue 15.6: before, the error stayed after picking another model and after reopening the dialog."""
+    _fail_a_download(dialog, qtbot, store)
+    dialog.refresh()  # the table refreshing under the same selection keeps it
+    assert dialog.status.text().startswith("Download failed")
+    dialog.select("tiny_present")
+    assert dialog.status.text() == "" and dialog.status.property("error") is False
+    _fail_a_download(dialog, qtbot, store)
+    dialog.hide()
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.status.text() == ""
+
+
+def test_a_broken_library_is_named_and_the_rest_listed(qtbot, store):
+    (store["home"] / "data" / "models" / "library.json").write_text("[" * 50_000 + "]" * 50_000)
+    d = ModelManagerDialog()
+    qtbot.addWidget(d)
+    assert d.row_ids() == ["tiny_present", "big_remote"]
+    assert d.status.property("error") is True and "nested" in d.status.text()
+    d.select("big_remote")
+    assert "nested" in d.status.text()  # not a job error: picking a model does not hide it

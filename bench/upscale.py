@@ -18,6 +18,8 @@ reports its peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss`
 time. The output array is kept (not written to disk) so its 16000 x 12000 x 3 bytes count. x4plus at
 4000x3000 takes hours on a 2-core CPU: ``--max-tiles N`` stops after N tiles (once the first row of tiles is
 done every buffer is alive) and stands in for the output with a touched array of its size, an upper bound.
+``--streamed``: the child upscales a PNG file into a PNG file instead (``engines.upscale.upscale_file``), which
+writes a large result band by band: the figure then shows memory following the tile, not the image.
 """
 from __future__ import annotations
 
@@ -125,7 +127,8 @@ def speed(args) -> list[dict]:
     return rows
 
 
-def memory_child(w: int, h: int, model: str, device: str, precision: str, tile, max_tiles: int = 0) -> None:
+def memory_child(w: int, h: int, model: str, device: str, precision: str, tile, max_tiles: int = 0,
+                 streamed: bool = False) -> None:
     import resource
 
     import torch
@@ -156,7 +159,23 @@ def memory_child(w: int, h: int, model: str, device: str, precision: str, tile, 
 
     size = f"{w * up.scale}x{h * up.scale}"
     try:
-        run_to_completion(U.upscale_image(img, upscaler=up, tile=chosen, cancel=token), on_progress)
+        if streamed:
+            import tempfile
+
+            from ganstudio.core.imageio import write_image
+
+            folder = Path(tempfile.mkdtemp(prefix="bench-upscale-"))
+            write_image(folder / "in.png", img)
+            del img  # the job reads the file itself, as the CLI does
+            t0 = time.perf_counter()
+            res = run_to_completion(U.upscale_file(folder / "in.png", folder / "out.png", upscaler=up, tile=chosen,
+                                                   cancel=token), on_progress)
+            size += f" (PNG file to PNG file, {Path(res['output']).stat().st_size / 1e6:.0f} MB written)"
+            for f in folder.iterdir():
+                f.unlink()
+            folder.rmdir()
+        else:
+            run_to_completion(U.upscale_image(img, upscaler=up, tile=chosen, cancel=token), on_progress)
     except Cancelled:
         size += f" (stopped after {n[1]} of {n[0]} tiles; output stood in by a touched array)"
     secs = time.perf_counter() - t0
@@ -177,6 +196,8 @@ def memory(args, w: int, h: int, model: str) -> dict | None:
         cmd += ["--tile", str(args.tile)]
     if args.max_tiles:
         cmd += ["--max-tiles", str(args.max_tiles)]
+    if args.streamed:
+        cmd += ["--streamed"]
     print(f"memory case: {model} {w}x{h} x4 (child process)...", flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     if args.max_tiles:
@@ -197,7 +218,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small images; see the module docstring")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--precision", default="fp32", choices=["auto", "fp32", "fp16", "bf16"])
     ap.add_argument("--models", nargs="+", default=["x4plus", "animevideov3-x4"])
     ap.add_argument("--size", type=int, default=None, help="x4plus input side (animevideov3 gets twice this)")
     ap.add_argument("--tile", type=int, default=None, help="tile for both parts (default: 0 = whole image for "
@@ -210,6 +231,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-tiles", type=int, default=0,
                     help="memory case: stop after this many tiles (past the first row of tiles every buffer "
                          "is alive); the output array is stood in for by a touched array of its size")
+    ap.add_argument("--streamed", action="store_true", help="memory case: PNG file to PNG file (streamed output)")
     ap.add_argument("--json", default=None, help="write all figures to this file")
     ap.add_argument("--_mem-child", dest="mem_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -219,7 +241,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     if args.mem_child:
         w, h = (int(v) for v in args.mem_child.split("x"))
-        memory_child(w, h, args.models[0], args.device, args.precision, args.tile, args.max_tiles)
+        memory_child(w, h, args.models[0], args.device, args.precision, args.tile, args.max_tiles, args.streamed)
         return 0
     if args.size is None:
         args.size = 64 if args.quick else 128

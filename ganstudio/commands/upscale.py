@@ -2,9 +2,11 @@
 
 IN may be image files, folders (their images, with --recursive also sub-folders, mirrored in OUT) or glob
 patterns. OUT is a folder; with exactly one input file it may also be a file name. Files already done are
-skipped (--overwrite redoes them), bad files are listed at the end and the rest finished. The input is never
-overwritten. Models: x4plus (photos, default), x4plus-anime, animevideov3-x2/-x3/-x4 (fast), a manifest id,
-or any RRDBNet / ESRGAN / Real-ESRGAN / SRVGG checkpoint file.
+skipped (--overwrite redoes them), bad files are listed at the end and the rest finished. No input is ever
+written to, --overwrite included; inputs that would share an output name are renamed (and listed). A large
+image says first what it will take (memory, time); a large PNG result is written tile by tile. Models:
+x4plus (photos, default), x4plus-anime, animevideov3-x2/-x3/-x4 (fast), a manifest id, or any RRDBNet /
+ESRGAN / Real-ESRGAN / SRVGG checkpoint file.
 """
 from __future__ import annotations
 
@@ -12,114 +14,71 @@ MODEL_HELP = "x4plus (default), x4plus-anime, animevideov3-x2/-x3/-x4, a manifes
 
 
 def register(sub) -> None:
+    from ganstudio.commands.common import add_batch_args, add_runtime_args
+
     p = sub.add_parser("upscale", help="Real-ESRGAN super-resolution for images, folders or globs",
                        description=__doc__.split("\n\n", 1)[1])
     p.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", required=True, help="output folder (or a file for a single input file)")
+    add_batch_args(p)
     p.add_argument("--model", "-m", default="x4plus", help=MODEL_HELP)
-    p.add_argument("--scale", "-s", type=float, default=None,
-                   help="output scale (default: the model's); other values resize with Lanczos afterwards")
+    # a string, checked by the engine: 'inf', 'nan', '-2' or '1e9' get one clear line, not argparse's usage
+    p.add_argument("--scale", "-s", default=None,
+                   help="output scale, 0.25 to 16 (default: the model's); other values than the model's resize "
+                        "with Lanczos afterwards")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in input pixels (default: from free memory; 0 = whole image)")
     p.add_argument("--overlap", type=int, default=None, help="context pixels around each tile (default: per model)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--half", action="store_true", help="fp16 on CUDA/MPS (ignored on the CPU)")
-    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
+    add_runtime_args(p)
+    p.add_argument("--half", action="store_true", help="deprecated: the same as --precision fp16")
     p.add_argument("--alpha", choices=["bicubic", "network"], default="bicubic",
                    help="how the alpha channel is upscaled (default: %(default)s)")
-    p.add_argument("--recursive", "-r", action="store_true", help="include sub-folders of folder inputs")
-    p.add_argument("--overwrite", action="store_true", help="redo files whose output already exists")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    import logging
     import sys
-    from pathlib import Path
 
-    from tqdm import tqdm
-
-    from ganstudio.core.files import same_file
-    from ganstudio.core.imageio import WRITE_SUFFIXES
-    from ganstudio.core.progress import CancelToken, Cancelled, run_to_completion
+    from ganstudio.commands.common import ProgressBar, error, handled, print_report, runtime_kwargs
+    from ganstudio.core.progress import CancelToken, run_to_completion
     from ganstudio.engines import upscale as U
 
+    if args.half and args.precision not in ("auto", "fp16"):
+        return error(f"--half means --precision fp16; it contradicts --precision {args.precision}")
     token = CancelToken()
-    out = Path(args.output)
-    try:
-        pairs = U.expand_inputs(args.inputs, recursive=args.recursive, exclude=out)
-    except (FileNotFoundError, ValueError) as exc:
-        logging.getLogger(__name__).debug("details", exc_info=True)  # the traceback, with -v only
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not pairs:
-        print("error: no images found in the inputs", file=sys.stderr)
-        return 2
-    try:
-        up = U.load_upscaler(args.model, args.device, args.precision, args.half)
-    except (ValueError, OSError) as exc:
-        logging.getLogger(__name__).debug("details", exc_info=True)  # the traceback, with -v only
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    bar = ProgressBar()
 
-    bar = tqdm(total=0, unit="img", dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n:.2f}/{total_fmt} images [{elapsed}]{postfix}")
+    def show(p) -> None:
+        notice = p.extra.get("notice") if p.extra else None
+        if notice:
+            bar.bar.write(notice, file=sys.stderr)  # above the bar, kept on screen
+        else:
+            bar(p)
 
-    def on_progress(p):
-        bar.total = max(int(p.total), 1)
-        bar.n = float(p.done)
-        bar.set_postfix_str(p.message[-70:], refresh=True)
-
-    try:
-        single_file = (len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
-                       and out.suffix.lower() in WRITE_SUFFIXES and not out.is_dir())
-        if single_file:
-            src = Path(args.inputs[0])
-            if same_file(out, src):
-                bar.close()
-                print(f"error: refusing to overwrite the input image {out}: choose another output",
-                      file=sys.stderr)
-                return 2
-            if out.exists() and not args.overwrite:
-                bar.close()
-                print(f"skipped {src}: {out} already exists (--overwrite to redo)")
-                return 0
-            out.parent.mkdir(parents=True, exist_ok=True)
-            bar.total = 1
-            res = run_to_completion(U.upscale_file(src, out, scale=args.scale, tile=args.tile, overlap=args.overlap,
-                                                   alpha=args.alpha, upscaler=up, cancel=token), on_progress)
+    token.set_listener(show)  # progress from inside a tile, between the network's blocks
+    with handled(bar) as outcome:
+        scale = U.check_scale(args.scale)
+        if args.half:  # deprecated alias, as it always was: fp16 where the device has it, ignored elsewhere
+            args.precision = "fp16" if _has_fp16(args.device) else args.precision
+            bar.bar.write("note: --half is deprecated; use --precision fp16"
+                          + ("" if args.precision == "fp16" else " (there is no fp16 here: ignored)"), file=sys.stderr)
+        rt = runtime_kwargs(args)  # strict: a device this machine lacks is refused, never run elsewhere
+        plan = U.plan_upscale(args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite)
+        if plan.single_file and plan.report.failed:  # the one file asked for cannot be written: refused
             bar.close()
-            print(f"wrote {res['output']} ({res['size'][0]}x{res['size'][1]}, {res['seconds']:.1f} s)")
-            return 0
-        out.mkdir(parents=True, exist_ok=True)  # fails here, once, for an output folder that cannot be made
-        report = run_to_completion(U.upscale_batch(
-            args.inputs, out, scale=args.scale, tile=args.tile, overlap=args.overlap, alpha=args.alpha,
-            recursive=args.recursive, overwrite=args.overwrite, upscaler=up, cancel=token), on_progress)
-    except KeyboardInterrupt:
-        token.cancel()
+            return error(f"refusing to overwrite the input image {args.inputs[0]}: choose another output")
+        report = run_to_completion(
+            U.upscale_batch(args.inputs, args.output, model=args.model, scale=scale, tile=args.tile,
+                            overlap=args.overlap, alpha=args.alpha, plan=plan, thumb_size=0, cancel=token, **rt),
+            show)
         bar.close()
-        print("cancelled", file=sys.stderr)
-        return 130
-    except Cancelled:
-        bar.close()
-        return 130
-    except ValueError as exc:
-        bar.close()
-        logging.getLogger(__name__).debug("details", exc_info=True)  # the traceback, with -v only
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # e.g. an output folder under a file or on a read-only disk
-        bar.close()
-        logging.getLogger(__name__).debug("details", exc_info=True)
-        print(f"error: cannot write {exc.filename or out}: {exc.strerror}" if exc.strerror else f"error: {exc}",
-              file=sys.stderr)
-        return 2
-    bar.close()
-    print(f"{len(report['done'])} written, {len(report['skipped'])} skipped (already done), "
-          f"{len(report['failed'])} failed -> {report['output_dir']}")
-    for f in report["failed"]:
-        reason = str(f["reason"])
-        prefix = f"{f['input']}: "
-        print(f"  failed: {prefix}{reason[len(prefix):] if reason.startswith(prefix) else reason}",
-              file=sys.stderr)
-    return 1 if report["failed"] else 0
+        if plan.single_file and report.failed:  # one file is not a batch: its failure is the command's
+            return error(report.failed[0]["reason"])
+        outcome.code = print_report(report)
+    token.set_listener(None)
+    return outcome.code
+
+
+def _has_fp16(device: str) -> bool:
+    from ganstudio.runtime import select_device, supported_precisions
+
+    return "fp16" in supported_precisions(select_device(device, strict=True))

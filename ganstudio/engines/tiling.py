@@ -25,6 +25,16 @@ How the blend works (and why tiled equals untiled):
 
 Tile size: ``tile=None`` chooses it from free memory (``auto_tile_size``); ``tile=0`` runs the image
 whole. On a CUDA (or CPU allocator) out-of-memory error the tile is halved and the work restarted.
+
+Inside a tile: one tile of a large network can take a minute on a CPU. Each tile's forward runs inside
+``runtime.block_watch``, so the network's watched blocks (``runtime.watch_blocks``, installed by the engine)
+check the CancelToken between blocks (Cancel acts within one block) and, given ``blocks(h, w)`` (how many
+watched block calls one forward of an h x w piece makes), report the fraction done within the tile with an
+ETA through ``report`` (default: ``cancel.report``, the job's side channel) at most every ``BLOCK_REPORT_S``.
+
+The input need not be a tensor: anything with ``shape`` (1, C, H, W) whose ``[:, :, y0:y1, x0:x1]`` gives a
+float tensor will do (the upscale engine converts the uint8 image one tile at a time this way, so no float
+copy of the whole image is ever made).
 """
 from __future__ import annotations
 
@@ -37,11 +47,14 @@ import torch
 
 from ganstudio.core.errors import InputError
 from ganstudio.core.progress import CancelToken, EtaClock, Progress, format_eta
+from ganstudio.runtime import block_watch
 
 log = logging.getLogger(__name__)
 
 MIN_TILE = 32
 MAX_TILE = 2048
+# at most one in-tile progress report per this many seconds (the GUI's bar moves ~4 times a second)
+BLOCK_REPORT_S = 0.25
 
 
 # ----------------------------------------------------------------------------------------------
@@ -204,6 +217,8 @@ def run_tiled(
     min_tile: int = MIN_TILE,
     label: str = "tile",
     blend: int = 16,
+    blocks: Optional[Callable[[int, int], int]] = None,
+    report: Optional[Callable[[Progress], None]] = None,
 ):
     """Run ``fn`` over ``img`` (1, C, H, W) float tile by tile; returns (1, C', H*scale, W*scale) float32
     on the CPU (or None when ``sink`` receives the output band by band as ``sink(y0, y1, band)``,
@@ -213,20 +228,22 @@ def run_tiled(
     boundaries and context are multiples of it (pixel-unshuffle networks need 2 or 4); H and W must
     be multiples too. ``tile``: None = from free memory, 0 = whole image. ``blend``: width of the
     cross-fade between neighbouring tiles (at most ``overlap``); the rest of the overlap is context.
+    ``blocks`` / ``report``: progress from inside a tile (see the module docstring).
     """
-    if img.ndim != 4 or img.shape[0] != 1:
+    if len(img.shape) != 4 or img.shape[0] != 1:
         raise InputError(f"run_tiled expects a (1, C, H, W) tensor, got {tuple(img.shape)}")
     _, _, height, width = img.shape
     if height % align or width % align:
         raise InputError(f"image size {width}x{height} is not a multiple of {align}: pad it first")
-    dev = torch.device(device) if device is not None else img.device
+    dev = torch.device(device) if device is not None else getattr(img, "device", torch.device("cpu"))
     if tile is None:
         tile = auto_tile_size(dev, bytes_per_px=bytes_per_px, scale=scale, align=align)
     overlap = _round_overlap(overlap, align)
     tile = int(tile)
     while True:
         try:
-            result = yield from _run_grid(fn, img, scale, tile, overlap, cancel, align, dev, sink, label, blend)
+            result = yield from _run_grid(fn, img, scale, tile, overlap, cancel, align, dev, sink, label, blend,
+                                          blocks, report)
             return result
         except Exception as exc:  # only out-of-memory is retried; everything else propagates
             if not _is_oom(exc):
@@ -242,8 +259,25 @@ def run_tiled(
             tile = smaller
 
 
-def _run_grid(fn, img, scale, tile, overlap, cancel, align, dev, sink, label, blend):
+def _in_tile_reporter(report, blocks, piece_hw, done, total, clock, label):
+    """``on_block(count)`` for ``block_watch``: the fraction of this tile from its watched-block count."""
+    n = blocks(*piece_hw) if blocks is not None else 0
+    if report is None or n <= 0:
+        return None
+
+    def on_block(count: int) -> None:
+        frac = min(count / n, 0.99)  # the tile is only done once its output is blended
+        d = done + frac
+        eta = clock.eta_seconds(d, total)
+        report(Progress(d, total, f"{label} {done + 1}/{total} · {int(frac * 100)} % · ETA {format_eta(eta)}"))
+
+    return on_block
+
+
+def _run_grid(fn, img, scale, tile, overlap, cancel, align, dev, sink, label, blend, blocks=None, report=None):
     _, _, height, width = img.shape
+    if report is None and cancel is not None:
+        report = cancel.report
     rows, cols = tile_grid(height, width, tile, overlap, scale, align, blend)
     total = len(rows) * len(cols)
     out_w = width * scale
@@ -263,7 +297,8 @@ def _run_grid(fn, img, scale, tile, overlap, cancel, align, dev, sink, label, bl
             piece = img[:, :, ey0:ey1, ex0:ex1]
             if piece.device != dev:
                 piece = piece.to(dev, non_blocking=True)
-            with torch.no_grad():
+            on_block = _in_tile_reporter(report, blocks, (ey1 - ey0, ex1 - ex0), done, total, clock, label)
+            with torch.no_grad(), block_watch(cancel, on_block, every_s=BLOCK_REPORT_S):
                 out = fn(piece.contiguous())
             out = out[0].float()
             exp_h, exp_w = (ey1 - ey0) * scale, (ex1 - ex0) * scale

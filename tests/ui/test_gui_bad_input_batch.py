@@ -113,7 +113,7 @@ def test_upscale_drop_of_several_files_and_a_folder(qtbot, up, tmp_path):
         up.dropEvent(_drop_event([a, b, folder]))
     assert sig.args[0] == str(a)
     assert up.in_edit.text() == str(folder)  # the folder is the batch input, nothing started
-    assert "batch" not in up._jobs
+    assert not up.batch_view.is_running()
     _idle(qtbot, up)
     status = up.status.text()
     assert "a.png" in status and "1 other dropped item not opened" in status and "Batch" in status
@@ -181,9 +181,11 @@ def test_upscale_precision_follows_settings_unless_overridden(qtbot, up, home):
     up.precision_combo.setCurrentIndex(up.precision_combo.findData("fp32"))
     assert up._job_common()["precision"] == "fp32"
     assert "Settings" in up.precision_combo.toolTip()
+    up.precision_combo.setCurrentIndex(up.precision_combo.findData("auto"))  # offered, as everywhere
+    assert up._job_common()["precision"] == "auto"
     up.settings = None
     up.precision_combo.setCurrentIndex(0)
-    assert up._job_common()["precision"] == "fp32"
+    assert up._job_common()["precision"] == "auto"  # the default without settings
 
 
 def test_upscale_alpha_method_reaches_the_engine(qtbot, up, tmp_path):
@@ -293,12 +295,12 @@ def test_upscale_batch_output_inside_the_input_folder(qtbot, up, tmp_path):
     with qtbot.waitSignal(up.batch_finished, timeout=WAIT) as sig:
         assert up.start_batch()
     _idle(qtbot, up)
-    assert len(sig.args[0]["done"]) == 2 and not sig.args[0]["failed"]
+    assert len(sig.args[0].done) == 2 and not sig.args[0].failed
     # a rerun must not feed its own outputs back in (no big/big/...), and skips what is done
     with qtbot.waitSignal(up.batch_finished, timeout=WAIT) as sig:
         assert up.start_batch()
     _idle(qtbot, up)
-    assert len(sig.args[0]["done"]) == 0 and len(sig.args[0]["skipped"]) == 2
+    assert len(sig.args[0].done) == 0 and len(sig.args[0].skipped) == 2
     assert _files(src) == ["big/img0.png", "big/img1.png", "img0.png", "img1.png"]
     # the input folder itself is refused with a message, before anything starts
     before = {p: (src / p).read_bytes() for p in _files(src)}
@@ -328,10 +330,10 @@ def test_upscale_cancel_mid_batch_leaves_no_partial_files(qtbot, up, tmp_path):
     up.open_folder(str(src))
     up.out_edit.setText(str(out))
     assert up.start_batch()
-    handle = up._jobs["batch"]
-    with qtbot.waitSignal(handle.worker.progress, timeout=WAIT):
+    slot = up.batch_view.slot
+    with qtbot.waitSignal(slot.progress, timeout=WAIT):
         pass
-    with qtbot.waitSignal(handle.worker.cancelled, timeout=WAIT):
+    with qtbot.waitSignal(slot.cancelled, timeout=WAIT):
         up.cancel_batch()
     _idle(qtbot, up)
     assert "cancelled" in up.batch_status.text().lower()
@@ -357,7 +359,7 @@ def test_closing_the_window_mid_batch_stops_promptly(qtbot, tmp_path, sr_model):
     panel.open_folder(str(src))
     panel.out_edit.setText(str(out))
     assert panel.start_batch()
-    handle = panel._jobs["batch"]
+    handle = panel.batch_view.slot.handle()
     with qtbot.waitSignal(handle.worker.progress, timeout=WAIT):
         pass
     assert w.close()
@@ -379,9 +381,9 @@ def test_upscale_cancel_mid_upscale(qtbot, up, tmp_path):
     _idle(qtbot, up)
     up.tile_combo.setCurrentIndex(up.tile_combo.findData(128))
     assert up.upscale()
-    handle = up._jobs["upscale"]
-    with qtbot.waitSignal(handle.worker.cancelled, timeout=WAIT):
+    with qtbot.waitSignal(up.upscale_job.cancelled, timeout=WAIT):
         up.cancel()
+        assert up.status.text() == "Cancelling…"  # at once
     _idle(qtbot, up)
     assert up.status.text() == "Cancelled." and up.result is None and up.progress.value() == 0
     assert up.run_btn.isEnabled() and not up.save_btn.isEnabled()
@@ -501,7 +503,7 @@ def test_upscale_batch_of_a_folder_without_images_says_so(qtbot, up, tmp_path):
     with qtbot.waitSignal(up.batch_finished, timeout=WAIT):
         assert up.start_batch()
     _idle(qtbot, up)
-    assert up.batch_status.text().startswith(f"No images found in {src}")
+    assert f"no images found in {src}" in up.batch_status.text().lower()
 
 
 def test_user_message_drops_the_type_of_user_facing_errors_only():

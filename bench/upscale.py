@@ -18,8 +18,10 @@ reports its peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss`
 time. The output array is kept (not written to disk) so its 16000 x 12000 x 3 bytes count. x4plus at
 4000x3000 takes hours on a 2-core CPU: ``--max-tiles N`` stops after N tiles (once the first row of tiles is
 done every buffer is alive) and stands in for the output with a touched array of its size, an upper bound.
-``--streamed``: the child upscales a PNG file into a PNG file instead (``engines.upscale.upscale_file``), which
-writes a large result band by band: the figure then shows memory following the tile, not the image.
+``--streamed``: the child upscales a PNG file (made beforehand by the parent, so its encoding does not count)
+into a PNG file (``engines.upscale.upscale_file``), which writes a large result band by band: the figure then
+shows memory following the tile, not the image; the job's own estimate (said before it starts) is printed
+beside it. With ``--max-tiles`` it stops once past the first row of tiles (every buffer is alive by then).
 """
 from __future__ import annotations
 
@@ -128,7 +130,7 @@ def speed(args) -> list[dict]:
 
 
 def memory_child(w: int, h: int, model: str, device: str, precision: str, tile, max_tiles: int = 0,
-                 streamed: bool = False) -> None:
+                 streamed: str = "") -> None:
     import resource
 
     import torch
@@ -137,7 +139,7 @@ def memory_child(w: int, h: int, model: str, device: str, precision: str, tile, 
     from ganstudio.core.progress import Cancelled, CancelToken, run_to_completion
     from ganstudio.engines import upscale as U
 
-    img = ImageData(photo(w, h))
+    img = None if streamed else ImageData(photo(w, h))
     up = U.load_upscaler(model, device, precision)
     overlap = up.default_overlap
     chosen = U.auto_tile(up, overlap, width=w) if tile is None else tile
@@ -145,14 +147,18 @@ def memory_child(w: int, h: int, model: str, device: str, precision: str, tile, 
         torch.cuda.reset_peak_memory_stats()
     token = CancelToken()
     stand_in = None
-    if max_tiles:
+    if max_tiles and not streamed:
         # stopping early leaves most of the output array untouched (not resident): stand in for the
         # finished output with a touched array of the same size, so the figure is an upper bound
         stand_in = np.ones((h * up.scale, w * up.scale, 3), np.uint8)
     t0 = time.perf_counter()
     n = [0, 0]
+    said = []
 
     def on_progress(p):
+        if p.extra.get("notice"):
+            said.append(p.extra["cost"])
+            return
         n[0], n[1] = int(p.total), int(p.done)
         if max_tiles and p.done >= max_tiles:
             token.cancel()
@@ -160,30 +166,26 @@ def memory_child(w: int, h: int, model: str, device: str, precision: str, tile, 
     size = f"{w * up.scale}x{h * up.scale}"
     try:
         if streamed:
-            import tempfile
-
-            from ganstudio.core.imageio import write_image
-
-            folder = Path(tempfile.mkdtemp(prefix="bench-upscale-"))
-            write_image(folder / "in.png", img)
-            del img  # the job reads the file itself, as the CLI does
-            t0 = time.perf_counter()
-            res = run_to_completion(U.upscale_file(folder / "in.png", folder / "out.png", upscaler=up, tile=chosen,
-                                                   cancel=token), on_progress)
-            size += f" (PNG file to PNG file, {Path(res['output']).stat().st_size / 1e6:.0f} MB written)"
-            for f in folder.iterdir():
-                f.unlink()
-            folder.rmdir()
+            out = Path(streamed).with_name("out.png")
+            size += " (PNG file to PNG file)"
+            res = run_to_completion(U.upscale_file(streamed, out, upscaler=up, tile=chosen, cancel=token),
+                                    on_progress)
+            size += f", {Path(res['output']).stat().st_size / 1e6:.0f} MB written"
+            out.unlink()
         else:
             run_to_completion(U.upscale_image(img, upscaler=up, tile=chosen, cancel=token), on_progress)
     except Cancelled:
-        size += f" (stopped after {n[1]} of {n[0]} tiles; output stood in by a touched array)"
+        size += f" (stopped after {n[1]} of {n[0]} tiles" + ("" if streamed else
+                                                              "; output stood in by a touched array") + ")"
     secs = time.perf_counter() - t0
     del stand_in
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     res = {"model": model, "input": f"{w}x{h}", "output": size, "tile": chosen,
            "overlap": overlap, "tiles": n[0], "seconds": secs, "peak_rss_gb": peak / 1e9,
            "device": str(up.device), "precision": up.precision}
+    if said:
+        res["estimate_gb"] = said[0].memory_bytes / 1e9
+        res["estimate_s"] = said[0].seconds
     if up.device.type == "cuda":
         res["cuda_peak_gb"] = torch.cuda.max_memory_allocated() / 1e9
     print("RESULT " + json.dumps(res), flush=True)
@@ -196,16 +198,31 @@ def memory(args, w: int, h: int, model: str) -> dict | None:
         cmd += ["--tile", str(args.tile)]
     if args.max_tiles:
         cmd += ["--max-tiles", str(args.max_tiles)]
+    folder = None
     if args.streamed:
-        cmd += ["--streamed"]
+        import tempfile
+
+        from ganstudio.core.imageio import write_image
+
+        folder = Path(tempfile.mkdtemp(prefix="bench-upscale-"))
+        print(f"writing the {w}x{h} input PNG...", flush=True)
+        write_image(folder / "in.png", photo(w, h))
+        cmd += ["--streamed", str(folder / "in.png")]
     print(f"memory case: {model} {w}x{h} x4 (child process)...", flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    if folder is not None:
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
     if args.max_tiles:
         print("  (partial run: see --max-tiles)", flush=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             res = json.loads(line[7:])
             extra = f", CUDA peak {res['cuda_peak_gb']:.2f} GB" if "cuda_peak_gb" in res else ""
+            if "estimate_gb" in res:
+                extra += (f" (said before starting: about {res['estimate_gb']:.2f} GB, "
+                          f"{res['estimate_s'] / 60:.0f} min)")
             print(f"  {res['model']} {res['input']} -> {res['output']}: peak RSS {res['peak_rss_gb']:.2f} GB{extra}, "
                   f"tile {res['tile']} (+{res['overlap']} overlap, {res['tiles']} tiles), {res['seconds']:.1f} s "
                   f"on {res['device']}", flush=True)
@@ -231,7 +248,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-tiles", type=int, default=0,
                     help="memory case: stop after this many tiles (past the first row of tiles every buffer "
                          "is alive); the output array is stood in for by a touched array of its size")
-    ap.add_argument("--streamed", action="store_true", help="memory case: PNG file to PNG file (streamed output)")
+    ap.add_argument("--streamed", nargs="?", const="yes", default="",
+                    help="memory case: PNG file to PNG file (the output streamed)")
+    ap.add_argument("--no-speed", action="store_true", help="only the memory case")
     ap.add_argument("--json", default=None, help="write all figures to this file")
     ap.add_argument("--_mem-child", dest="mem_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -247,7 +266,7 @@ def main(argv=None) -> int:
         args.size = 64 if args.quick else 128
     speed_tile = args.tile
     args.tile = 0 if speed_tile is None else speed_tile
-    results = {"speed": speed(args), "memory": []}
+    results = {"speed": [] if args.no_speed else speed(args), "memory": []}
     args.tile = speed_tile
     if not args.no_memory:
         mem_w, mem_h = (int(v) for v in (args.mem_size or "4000x3000").split("x"))

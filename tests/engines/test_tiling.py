@@ -145,3 +145,31 @@ def test_auto_tile_size_follows_free_memory(monkeypatch):
 def test_free_memory_reads_meminfo():
     free = tiling.free_memory_bytes("cpu")
     assert free > 16 << 20
+
+
+def test_watched_blocks_report_within_a_tile_and_cancel_between_blocks(monkeypatch):
+    """Inside a tile: the network's watched blocks check the token and report the fraction of the tile."""
+    from ganstudio.core.progress import Progress
+    from ganstudio.runtime import watch_blocks
+
+    monkeypatch.setattr(tiling, "BLOCK_REPORT_S", 0.0)
+    net = _net()
+    n = watch_blocks(net, [m for m in net if isinstance(m, torch.nn.Conv2d)])
+    assert n == 3
+    x = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(3))
+    reports: list[Progress] = []
+    out = run_to_completion(run_tiled(net, x, 2, 20, 4, CancelToken(), blocks=lambda h, w: n,
+                                      report=reports.append))
+    assert out.shape == (1, 3, 80, 80)
+    assert len(reports) == 4 * 3  # 2 x 2 tiles, 3 blocks each
+    assert [round(p.done, 2) for p in reports[:3]] == [0.33, 0.67, 0.99]
+    assert reports[3].done == pytest.approx(1.33, 0.01)
+    assert all(p.total == 4 and "ETA" in p.message for p in reports)
+
+    token = CancelToken()
+    ran = []
+    net[4].register_forward_hook(lambda *_a: ran.append(1))
+    with pytest.raises(Cancelled):  # default report: the token's side channel
+        token.set_listener(lambda p: token.cancel())
+        run_to_completion(run_tiled(net, x, 2, 20, 4, token, blocks=lambda h, w: n))
+    assert ran == []  # cancelled at the first report, before the tile's second block

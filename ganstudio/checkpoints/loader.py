@@ -215,8 +215,9 @@ def load_model(source, family: str | None = None, device: str | torch.device = "
     net = mod.build(**hparams)
     try:
         net.load_state_dict(sd, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{mod.FAMILY} checkpoint has tensors of the wrong shape: {exc}") from exc
+    except RuntimeError as exc:  # past the meta check this is torch's several-line report: keep it one line
+        raise CheckpointError(f"{mod.FAMILY} checkpoint has tensors of the wrong shape: "
+                              f"{' '.join(str(exc).split())[:300]}") from exc
     net.eval().to(device)
     desc = ModelDescription(mod.FAMILY, hparams, source_format, container, extras, path)
     desc.extras.update(getattr(mod, "extras", lambda _net: {})(net))  # e.g. StyleGAN2-ADA's w_avg

@@ -34,6 +34,7 @@ import pickle
 import pickletools
 import re
 import struct
+import warnings
 import zipfile
 import zlib
 from collections import deque
@@ -53,7 +54,7 @@ MAX_EXPANSION = 16             # inflated size / file size of a zip checkpoint (
 ZIP_SLACK = 64 << 20           # ... plus this much, so small files with a few deflated zero buffers still open
 MAX_ZIP_ENTRIES = 100_000      # one entry per tensor storage; the biggest training checkpoints hold thousands
 MAX_PICKLE_BYTES = 256 << 20   # one pickle entry (a state dict's pickle is ~100 bytes per tensor)
-MAX_PICKLE_OPS = 5_000_000     # ~25 opcodes per tensor; the scan reads ~2 M opcodes a second
+MAX_PICKLE_OPS = 2_000_000     # ~20 opcodes per tensor: 100 k tensors; the scan reads ~1 M a second
 MAX_UNPICKLE_BYTES = 256 << 20  # estimated memory of the objects an unpickler would build (~1.5 KB a tensor)
 MAX_SAFETENSORS_HEADER = 16 << 20  # ~100 bytes per tensor in real files
 LEGACY_HEAD = 64 << 20         # legacy (non-zip) files: their pickles come first, the tensor bytes after
@@ -65,14 +66,18 @@ class CheckpointError(UserError, ValueError):
 
 # ---------------------------------------------------------------------------------------------- sniffing
 def sniff_format(path: Path) -> str:
-    """"empty", "zip", "truncated-zip", "pickle", "safetensors" or "unknown" from the first bytes."""
+    """"empty", "zip", "truncated-zip", "damaged-zip", "pickle", "safetensors" or "unknown" from the first
+    bytes (and, for a zip, its end record)."""
     size = path.stat().st_size
     if size == 0:
         return "empty"
     with open(path, "rb") as fh:
         head = fh.read(16)
     if head[:4] == b"PK\x03\x04":
-        return "zip" if zipfile.is_zipfile(path) else "truncated-zip"
+        try:
+            return "zip" if zipfile.is_zipfile(path) else "truncated-zip"
+        except zipfile.BadZipFile:  # an end record that lies (e.g. "spans multiple disks")
+            return "damaged-zip"
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return "pickle"
     if len(head) >= 9:
@@ -126,37 +131,52 @@ def scan_pickle(data: bytes, max_pickles: int = 6, max_ops: int = MAX_PICKLE_OPS
     whether it ended because the data did). Past ``max_ops`` opcodes or ``max_cost`` estimated bytes the scan
     stops and says so in ``too_big``: such a file is refused, since the unpickler would do that work too.
     """
+    with warnings.catch_warnings():  # pickletools decodes protocol-0 strings: bad escapes warn, harmlessly
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _scan(data, max_pickles, max_ops, max_cost)
+
+
+_TRACKED = _STRING_OPS | _PUT_OPS | _GET_OPS | {"MEMOIZE", "GLOBAL", "INST", "STACK_GLOBAL", "STOP"}
+
+
+def _scan(data: bytes, max_pickles: int, max_ops: int, max_cost: int) -> PickleScan:
     scan = PickleScan()
     found: list[str] = []
     stream = io.BytesIO(data)
+    ops = cost = 0  # locals, not scan attributes: this loop runs millions of times on a hostile file
+    op_cost = _OP_COST.get
     for _ in range(max_pickles):
         start = stream.tell()
         if start >= len(data) or data[start] != 0x80:
             break
         recent: deque = deque(maxlen=2)  # the last two pushes we can follow (strings, memo reads): STACK_GLOBAL
         memo: dict = {}                  # memo index -> string (only strings are worth remembering)
+        memo_len = 0                     # MEMOIZE stores at the memo's length, strings or not
         last = None
         finished = False
         try:
             for opcode, arg, _pos in pickletools.genops(stream):
                 name = opcode.name
-                scan.ops += 1
-                scan.cost += _OP_COST.get(name, _OP_COST_DEFAULT)
-                if isinstance(arg, (bytes, str)):
-                    scan.cost += len(arg)
-                if scan.ops > max_ops:
+                ops += 1
+                cost += op_cost(name, _OP_COST_DEFAULT)
+                if arg is not None and (type(arg) is str or type(arg) is bytes):
+                    cost += len(arg)
+                if ops > max_ops:
                     scan.too_big = f"its pickle runs to more than {max_ops:,} operations"
                     break
-                if scan.cost > max_cost:
+                if cost > max_cost:
                     scan.too_big = (f"unpickling it would build more than {max_cost >> 20} MB of Python objects "
                                     f"(from {len(data) / 1e6:.1f} MB of pickle)")
                     break
-                if name in _STRING_OPS:
+                if name not in _TRACKED:
+                    last = None
+                elif name in _STRING_OPS:
                     last = arg if isinstance(arg, str) else arg.decode("latin-1") if isinstance(arg, bytes) else None
                     recent.append(last)
                 elif name == "MEMOIZE":
                     if last is not None:
-                        memo[len(memo)] = last
+                        memo[memo_len] = last
+                    memo_len += 1
                 elif name in _PUT_OPS:
                     if last is not None:
                         memo[arg] = last
@@ -173,11 +193,9 @@ def scan_pickle(data: bytes, max_pickles: int = 6, max_ops: int = MAX_PICKLE_OPS
                     else:
                         found.append("<unknown>.<unknown>")
                     last = None
-                elif name == "STOP":
+                else:  # STOP
                     finished = True
                     break
-                else:
-                    last = None
         except Exception:  # truncated or not a pickle past this point: what we have is what we report
             scan.cut = stream.tell() >= len(data)
             break
@@ -186,6 +204,7 @@ def scan_pickle(data: bytes, max_pickles: int = 6, max_ops: int = MAX_PICKLE_OPS
         if not finished:  # genops ended without STOP: the data ran out
             scan.cut = True
             break
+    scan.ops, scan.cost = ops, cost
     seen: set = set()
     for g in found:
         if g not in seen:
@@ -399,6 +418,8 @@ def read_checkpoint(path) -> tuple[object, str]:
         raise CheckpointError(
             f"{name} is truncated: the archive ends before its table of contents, so the download or copy was "
             "cut short. Download it again")
+    if kind == "damaged-zip":
+        raise CheckpointError(f"{name} is damaged: its zip archive's table of contents cannot be read")
 
     if path.suffix.lower() == ".safetensors" or kind == "safetensors":
         return _read_safetensors(path), "safetensors"
@@ -433,11 +454,12 @@ def read_checkpoint(path) -> tuple[object, str]:
 
     try:
         allowed = _numpy_safe_globals(report.globals if report is not None else [])
-        if allowed:  # numpy scalars (e.g. a saved iteration count) in otherwise plain checkpoints
-            with torch.serialization.safe_globals(allowed):
+        with warnings.catch_warnings():
+            # torch's own remarks while it rebuilds a damaged or odd pickle ("Detected pickle protocol 4 ...",
+            # deprecations inside the calls it allows): the file either loads or is refused, in one line
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
+            with torch.serialization.safe_globals(allowed):  # numpy scalars (e.g. a saved iteration count)
                 obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        else:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if kind == "unknown":  # torch's long weights_only text says nothing useful about a non-checkpoint
             raise CheckpointError(_not_a_checkpoint(name)) from exc

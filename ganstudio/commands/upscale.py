@@ -44,28 +44,32 @@ def _run(args) -> int:
 
     if args.half and args.precision not in ("auto", "fp16"):
         return error(f"--half means --precision fp16; it contradicts --precision {args.precision}")
+    # refusals first, in one line each and before any bar is drawn
+    with handled() as refused:
+        scale = U.check_scale(args.scale)
+        if args.half:  # deprecated alias, as it always was: fp16 where the device has it, ignored elsewhere
+            args.precision = "fp16" if _has_fp16(args.device) else args.precision
+            print("note: --half is deprecated; use --precision fp16"
+                  + ("" if args.precision == "fp16" else " (there is no fp16 here: ignored)"), file=sys.stderr)
+        rt = runtime_kwargs(args)  # strict: a device this machine lacks is refused, never run elsewhere
+        plan = U.plan_upscale(args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite)
+        if plan.single_file and plan.report.failed:  # the one file asked for cannot be written
+            return error(f"refusing to overwrite the input image {args.inputs[0]}: choose another output")
+    if refused.code:
+        return refused.code
+
     token = CancelToken()
     bar = ProgressBar()
 
     def show(p) -> None:
         notice = p.extra.get("notice") if p.extra else None
         if notice:
-            bar.bar.write(notice, file=sys.stderr)  # above the bar, kept on screen
+            bar.bar.write(notice, file=sys.stderr)  # what a large image will take: above the bar, kept
         else:
             bar(p)
 
     token.set_listener(show)  # progress from inside a tile, between the network's blocks
     with handled(bar) as outcome:
-        scale = U.check_scale(args.scale)
-        if args.half:  # deprecated alias, as it always was: fp16 where the device has it, ignored elsewhere
-            args.precision = "fp16" if _has_fp16(args.device) else args.precision
-            bar.bar.write("note: --half is deprecated; use --precision fp16"
-                          + ("" if args.precision == "fp16" else " (there is no fp16 here: ignored)"), file=sys.stderr)
-        rt = runtime_kwargs(args)  # strict: a device this machine lacks is refused, never run elsewhere
-        plan = U.plan_upscale(args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite)
-        if plan.single_file and plan.report.failed:  # the one file asked for cannot be written: refused
-            bar.close()
-            return error(f"refusing to overwrite the input image {args.inputs[0]}: choose another output")
         report = run_to_completion(
             U.upscale_batch(args.inputs, args.output, model=args.model, scale=scale, tile=args.tile,
                             overlap=args.overlap, alpha=args.alpha, plan=plan, thumb_size=0, cancel=token, **rt),

@@ -109,7 +109,7 @@ def _run(args) -> int:
     from ganstudio.core.progress import CancelToken, Cancelled, run_to_completion
     from ganstudio.runtime import resolve_runtime
 
-    if not args.resume and not args.task:
+    if not args.resume and not args.task and not args.config:
         return error("say what to train (stylegan2, dcgan, cyclegan, pix2pix, spade, esrgan) or --resume RUN")
     if args.resume and args.task:
         return error("--resume continues a run with its own settings: give no task with it")

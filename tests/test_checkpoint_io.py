@@ -53,7 +53,8 @@ def test_malicious_raw_pickle_is_refused(tmp_path, protocol):
 
 
 def test_nvlabs_stylegan_pickle_is_explained(tmp_path):
-    # what an NVlabs stylegan2-ada .pkl starts with: a dnnlib/torch_utils class rebuilt by unpickling
+    # what an NVlabs stylegan2-ada .pkl starts with: a dnnlib/torch_utils class rebuilt by unpickling (here with
+    # an empty record, which the safe NVlabs reader, checkpoints/nvlabs_pickle.py, refuses with the reason)
     data = (b"\x80\x03ctorch_utils.persistence\n_reconstruct_persistent_obj\nq\x00}q\x01X\x04\x00\x00\x00metaq\x02"
             b"}q\x03s\x85q\x04Rq\x05.")
     path = tmp_path / "stylegan2-ffhq-config-f.pkl"
@@ -61,7 +62,7 @@ def test_nvlabs_stylegan_pickle_is_explained(tmp_path):
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(path)
     msg = str(info.value)
-    assert "NVlabs" in msg and "convert_weight.py" in msg and "torch_utils.persistence" in msg
+    assert "NVlabs" in msg and "StyleGAN2-ADA format" in msg and "torch_utils.persistence" in msg
 
 
 def test_whole_model_object_is_named(tmp_path):

@@ -424,6 +424,10 @@ def read_checkpoint(path) -> tuple[object, str]:
     if path.suffix.lower() == ".safetensors" or kind == "safetensors":
         return _read_safetensors(path), "safetensors"
 
+    if kind == "pickle":  # NVIDIA's network pickles: their own reader, an allow-list that never runs their code
+        from ganstudio.checkpoints import nvlabs_pickle
+        if nvlabs_pickle.is_nvlabs_pickle(path):
+            return nvlabs_pickle.read_nvlabs_pickle(path)
     if kind in ("zip", "pickle"):
         try:
             data = read_pickle_bytes(path, kind)

@@ -195,3 +195,25 @@ def test_a_manifest_download_is_held_to_its_recorded_size(home, http_file, capsy
     err = capsys.readouterr().err.splitlines()[-1]
     assert "more than the 0.1 MB this model has" in err
     assert list(paths.user_models_dir().glob("small.pth*")) == []
+
+
+def test_models_import_refuses_a_file_claiming_more_than_it_holds(home, tmp_path, capsys):
+    """Issue 14 item 1 at the import entry point. Before: a file describing an over-wide network was built,
+    failed, and was filed as 'unknown'; one whose tensors are zero-stride views was imported as a valid model."""
+    z = torch.zeros
+    wide = {"body.0.weight": z(1100, 3, 3, 3), "body.0.bias": z(1100), "body.1.weight": z(1100),
+            "body.2.weight": z(1, 1, 3, 3), "body.2.bias": z(1), "body.3.weight": z(1),
+            "body.4.weight": z(12, 1, 3, 3), "body.4.bias": z(12)}
+    torch.save(wide, tmp_path / "wide.pth")
+    hollow = {k: z(1).expand(*s) for k, s in {
+        "body.0.weight": (512, 3, 3, 3), "body.0.bias": (512,), "body.1.weight": (512,),
+        "body.2.weight": (512, 512, 3, 3), "body.2.bias": (512,), "body.3.weight": (512,),
+        "body.4.weight": (12, 512, 3, 3), "body.4.bias": (12,)}.items()}
+    torch.save(hollow, tmp_path / "hollow.pth")
+    assert main(["models", "import", str(tmp_path / "wide.pth")]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == ("ganstudio models import: wide.pth claims 1100 feature channels (at most 1024 for "
+                   "SRVGGNetCompact): it is damaged or not a real model, and was not built")
+    assert main(["models", "import", str(tmp_path / "hollow.pth")]) == 1
+    assert "hollow.pth claims 2.4 M parameters but the file holds 32 bytes" in capsys.readouterr().err
+    assert manifest.load_library() == []

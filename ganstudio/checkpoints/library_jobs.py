@@ -31,7 +31,6 @@ FAMILY_TASKS = {
     "unet": "stylize",
     "spade": "paint",
     "stylegan2": "latent",
-    "stylegan2_ada": "latent",
     "dcgan": "latent",
 }
 
@@ -42,13 +41,15 @@ def describe_checkpoint(path) -> dict:
     Unsafe or unreadable files raise ``CheckpointError`` (so they are never imported). A readable file
     of weights whose architecture is not recognised is described as arch "unknown".
     """
-    from ganstudio.checkpoints.loader import load_model, unwrap_state_dict
+    from ganstudio.checkpoints.loader import ImplausibleCheckpoint, load_model, unwrap_state_dict
     from ganstudio.checkpoints.reader import CheckpointError, read_checkpoint
 
     obj, source_format = read_checkpoint(path)
     unwrap_state_dict(obj)  # a file with no tensors at all is not a model: refuse it
     try:
-        _net, desc = load_model(obj, role=None)  # discriminators are kept too (training)
+        _net, desc = load_model(obj, role=None, name=Path(path).name)  # discriminators are kept too (training)
+    except ImplausibleCheckpoint:  # a huge claimed network: refused, not filed as "unknown"
+        raise
     except CheckpointError as exc:
         log.info("%s: architecture not recognised (%s)", path, exc)
         return {"arch": "unknown", "arch_kwargs": {}, "task": "unknown",

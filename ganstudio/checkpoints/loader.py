@@ -30,6 +30,11 @@ from ganstudio.nets import limits
 
 log = logging.getLogger(__name__)
 
+class ImplausibleCheckpoint(CheckpointError):
+    """A file that claims a network past its family's bounds, or more values than it holds: damaged or made to
+    exhaust memory. Refused everywhere, imports included (an unrecognised file is kept as 'unknown')."""
+
+
 # Order matters only where two families could claim the same keys (none do today).
 FAMILY_MODULES = [
     "ganstudio.nets.rrdbnet",
@@ -37,7 +42,6 @@ FAMILY_MODULES = [
     "ganstudio.nets.cyclegan",
     "ganstudio.nets.spade",
     "ganstudio.nets.stylegan2",
-    "ganstudio.nets.stylegan2_ada",
     "ganstudio.nets.dcgan",
 ]
 
@@ -161,7 +165,7 @@ def _check_against_file(mod, hparams: dict, sd: Mapping[str, torch.Tensor], labe
     held = _held_bytes(sd)
     # every value takes at least one byte in a real file (fp32 four, fp16 two)
     if claimed > held:
-        raise CheckpointError(f"{label} claims {_count(claimed)} parameters but the file holds "
+        raise ImplausibleCheckpoint(f"{label} claims {_count(claimed)} parameters but the file holds "
                               f"{_bytes(held)} of weights: it is damaged or not a real {mod.FAMILY} model")
     missing, unexpected = _diff_keys(expected, sd)
     if missing or unexpected:
@@ -180,14 +184,15 @@ def _check_against_file(mod, hparams: dict, sd: Mapping[str, torch.Tensor], labe
 
 
 def load_model(source, family: str | None = None, device: str | torch.device = "cpu",
-               role: str | None = "generator"):
+               role: str | None = "generator", name: str | None = None):
     """Load ``source`` (a path or an in-memory state dict / checkpoint dict).
 
     Returns ``(module, ModelDescription)`` with the module in eval mode on ``device``.
     ``family`` (e.g. "rrdbnet") makes a file of another family an error instead of a surprise.
     ``role`` is "generator" (what every engine needs: a discriminator file is refused with a clear
     message), "discriminator" (training; picks a training checkpoint's "d" container), or None (either,
-    used to describe a file being imported into the library).
+    used to describe a file being imported into the library). ``name`` is what messages call the source
+    (default: the file's name, or "the checkpoint" for an in-memory one).
     """
     path = ""
     if isinstance(source, (str, Path)):
@@ -195,7 +200,7 @@ def load_model(source, family: str | None = None, device: str | torch.device = "
         obj, source_format = read_checkpoint(path)
     else:
         obj, source_format = source, "state_dict object"
-    label = Path(path).name if path else "the checkpoint"
+    label = name or (Path(path).name if path else "the checkpoint")
     sd, container, extras = unwrap_state_dict(obj, role=role)
     mod, hparams = detect_family(sd)
     hparams.update(getattr(obj, "extra_hparams", {}))  # what keys cannot say (an NVlabs pickle's conv_clamp ...)
@@ -210,7 +215,7 @@ def load_model(source, family: str | None = None, device: str | torch.device = "
         )
     too_big = limits.exceeded(mod.FAMILY, hparams)
     if too_big:
-        raise CheckpointError(f"{label} {too_big}: it is damaged or not a real model, and was not built")
+        raise ImplausibleCheckpoint(f"{label} {too_big}: it is damaged or not a real model, and was not built")
     sd = mod.prepare_state_dict(sd, hparams)
     _check_against_file(mod, hparams, sd, label)
     net = mod.build(**hparams)

@@ -31,6 +31,7 @@ FAMILY_TASKS = {
     "unet": "stylize",
     "spade": "paint",
     "stylegan2": "latent",
+    "stylegan2_ada": "latent",
     "dcgan": "latent",
 }
 

@@ -42,6 +42,7 @@ FAMILY_MODULES = [
     "ganstudio.nets.cyclegan",
     "ganstudio.nets.spade",
     "ganstudio.nets.stylegan2",
+    "ganstudio.nets.stylegan2_ada",
     "ganstudio.nets.dcgan",
 ]
 

@@ -100,8 +100,11 @@ class StyleGAN2Recipe(Recipe):
 
         path = resolve_model(self.cfg.from_model).path
         obj, _ = read_checkpoint(path)
+        if isinstance(obj, dict) and not ({"g_ema", "g"} & set(obj)) and sg.detect(obj) is not None:
+            # a flat generator file (a bundled safetensors, a converted .pt): it is the EMA generator
+            obj = {"g_ema": {k: v for k, v in obj.items() if k != "latent_avg"}}
         if not isinstance(obj, dict) or not ({"g_ema", "g"} & set(obj)):
-            raise UserError(f"{path.name} is not a StyleGAN2 training file (no g / g_ema inside)")
+            raise UserError(f"{path.name} is not a StyleGAN2 generator or training file (no g / g_ema inside)")
 
         def load(net, key, fallback=None):
             sd = obj.get(key) if isinstance(obj.get(key), dict) else obj.get(fallback) if fallback else None

@@ -58,7 +58,8 @@ def register(sub) -> None:
     c.add_argument("--option", action="append", metavar="KEY=VALUE", help="recipe option (repeatable)")
     c.add_argument("--config", metavar="FILE", help="settings as JSON or YAML, the same keys as these flags")
     c.add_argument("--progress-json", action="store_true",
-                   help="print progress as JSON lines on stdout (for the Train tab's process runner)")
+                   help="print progress as JSON lines on stdout and take 'pause' / 'resume' / 'stop' lines on "
+                        "stdin (the Train tab's process runner); stdin closing changes nothing")
     add_runtime_args(c)
     p.set_defaults(func=_run)
 
@@ -101,6 +102,25 @@ def _emit_json(p, stream) -> None:
     stream.flush()
 
 
+def _control_from_stdin(token) -> None:
+    """--progress-json: the parent process steers the run with lines on stdin (pause / resume / stop).
+    End of input (the parent closed the pipe or went away) leaves the run going: it trains to the end."""
+    import sys
+    import threading
+
+    def read() -> None:
+        for line in sys.stdin:
+            cmd = line.strip().lower()
+            if cmd == "pause":
+                token.pause()
+            elif cmd == "resume":
+                token.resume()
+            elif cmd == "stop":
+                token.cancel()
+
+    threading.Thread(target=read, name="train-control", daemon=True).start()
+
+
 def _run(args) -> int:
     import signal
     import sys
@@ -126,6 +146,8 @@ def _run(args) -> int:
         token.cancel()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    if args.progress_json:
+        _control_from_stdin(token)
     bar = None if args.progress_json else ProgressBar(unit="step")
     on_progress = (lambda p: _emit_json(p, sys.stdout)) if args.progress_json else bar
     try:

@@ -245,7 +245,9 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
     try:
         if start == 0 and world.is_main:
             preview = sample(0)
-            yield Progress(0, cfg.steps, "step 0: starting", preview=preview, extra={"phase": "train", "step": 0})
+            yield Progress(0, cfg.steps, "step 0: starting", preview=preview,
+                           extra={"phase": "train", "step": 0, "sample_step": 0,
+                                  "sample_path": str(run / "samples" / "step_0000000.png")})
         while step < cfg.steps:
             cancel.check()
             batch = _batch_to(next(loader), rt.device, channels_last)
@@ -265,6 +267,7 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
             if cfg.sample_every and step % cfg.sample_every == 0:
                 preview = sample(step)
                 extra["sample_step"] = step
+                extra["sample_path"] = str(run / "samples" / f"step_{step:07d}.png")
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
                 write_checkpoint(step)
                 last_metrics = evaluate(step) or last_metrics

@@ -100,3 +100,27 @@ def test_config_file_and_flags(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     saved = json.loads((run / "config.json").read_text())
     assert saved["steps"] == 3 and saved["size"] == 16 and saved["arch"]["ngf"] == 4
+
+
+def test_progress_json_reports_steps_and_obeys_stop_on_stdin(tmp_path):
+    """The Train tab's process runner: JSON lines out, 'stop' in -> a checkpoint and exit 130."""
+    import json
+
+    data = td.blobs(tmp_path / "d")
+    run = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "ganstudio", "train", "dcgan", "--data", str(data), "-o", str(run),
+                             "--steps", "100000", "--progress-json", *ARGS], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    steps = []
+    for line in proc.stdout:
+        msg = json.loads(line)
+        if msg["extra"].get("phase") == "train" and msg["extra"].get("step", 0) > 0:
+            steps.append(msg["extra"]["step"])
+            assert "losses" in msg["extra"] and msg["total"] == 100000
+            if len(steps) == 3:
+                proc.stdin.write("stop\n")
+                proc.stdin.flush()
+    proc.wait(60)
+    assert proc.returncode == 130 and steps[:3] == [1, 2, 3]
+    assert list((run / "checkpoints").glob("step_*.pt"))

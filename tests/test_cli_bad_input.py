@@ -26,13 +26,10 @@ def _tree_hashes(folder) -> dict:
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     from ganstudio.checkpoints import cache as model_cache
-    from ganstudio.engines import latent
 
-    model_cache.clear_cache()
-    latent._models.clear()
+    model_cache.clear_cache()  # the one model cache (the latent engine keeps none of its own)
     yield
     model_cache.clear_cache()
-    latent._models.clear()
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_models import tiny_stylegan2_file
 
 from ganstudio.cli import main
-from ganstudio.engines import directions as D
 from ganstudio.engines import latent as L
-from ganstudio.engines import recipe as R
-
-from tiny_models import tiny_stylegan2_file
+from ganstudio.engines.latent import directions as D
+from ganstudio.engines.latent import recipe as R
 
 
 @pytest.fixture
@@ -85,3 +84,45 @@ def test_edit_sefa_without_file_and_wrong_model(model, tmp_path):
     assert main(["edit", "--model", model, "--seed", "1", "--direction", "sefa_0=2", "--directions",
                  str(tmp_path / "d.npz"), "-o", str(tmp_path / "t.png")]) == 2
     assert not (tmp_path / "t.png").exists()
+
+
+def test_sample_accepts_the_dcgan_noise_shape_of_pytorch_examples(tmp_path):
+    """15.10: `--latent z.npy` with (N, 100, 1, 1), what pytorch/examples' DCGAN draws and saves, was refused
+    with "z has 1 values; this model takes 100"."""
+    import torch
+
+    from ganstudio.nets import dcgan
+
+    torch.manual_seed(0)
+    torch.save(dcgan.Generator(100, 4, 3).state_dict(), tmp_path / "netG_epoch_24.pth")
+    noise = torch.randn(3, 100, 1, 1, generator=torch.Generator().manual_seed(7)).numpy()  # as main.py draws it
+    np.save(tmp_path / "z.npy", noise)
+    out = tmp_path / "out"
+    assert main(["sample", "-m", str(tmp_path / "netG_epoch_24.pth"), "--latent", str(tmp_path / "z.npy"),
+                 "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["latent0000.png", "latent0001.png", "latent0002.png"]
+    lm = L.open_model(tmp_path / "netG_epoch_24.pth")
+    with torch.inference_mode():
+        ref = L.to_uint8(lm.net(torch.as_tensor(noise)))  # the official call, on the (N, 100, 1, 1) noise
+    assert np.array_equal(_png(out / "latent0002.png"), ref[2])
+
+
+def test_device_and_precision_flags_reach_the_engine(model, tmp_path, capsys):
+    """Issue 10: `sample` / `interpolate` / `edit` always ran on the CPU in fp32; the flags are the shared
+    ones, checked strictly, and what the engine ran with is written into each PNG's recipe."""
+    import torch
+
+    for cmd in (["sample", "--seeds", "1"], ["interpolate", "--seeds", "1,2", "--steps", "1"],
+                ["edit", "--seed", "1", "-d", "sefa_0=1"]):
+        out = tmp_path / f"{cmd[0]}.png"
+        assert main([cmd[0], "-m", model, *cmd[1:], "-o", str(out), "--device", "cpu", "--precision", "bf16"]) == 0
+        assert R.read_recipe(out)["runtime"] == {"device": "cpu", "precision": "bf16"}, cmd
+    assert main(["sample", "-m", model, "--seeds", "1", "-o", str(tmp_path / "auto.png")]) == 0
+    assert R.read_recipe(tmp_path / "auto.png")["runtime"]["precision"] == "fp32"  # the latent engine's auto
+    assert not np.array_equal(_png(tmp_path / "auto.png"), _png(tmp_path / "sample.png"))  # bf16 really ran
+    capsys.readouterr()
+    if not torch.cuda.is_available():
+        assert main(["sample", "-m", model, "--seeds", "1", "-o", str(tmp_path / "c.png"), "--device", "cuda"]) == 2
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert len(err) == 1 and err[0].startswith("error: ") and "CUDA is not available" in err[0]
+        assert not (tmp_path / "c.png").exists()

@@ -1,11 +1,16 @@
 """`ganstudio sample`, `ganstudio interpolate`, `ganstudio edit`: StyleGAN2 / DCGAN latent tools, headless.
 
-Every PNG written carries its recipe (model sha256, seeds, latent, truncation, noise, edits) in PNG text chunks;
-open it in the app to get back to that state.
+Every PNG written carries its recipe (model sha256, seeds, latent, truncation, noise, edits, and the device /
+precision it was rendered with) in PNG text chunks; open it in the app to get back to that state.
+``--device`` / ``--precision`` are the shared flags (commands.common): checked strictly, so ``--device cuda``
+on a machine without CUDA is refused with one line (exit 2); "auto" precision is fp32 for the latent engine
+(see ganstudio/engines/latent/model.py).
 """
 from __future__ import annotations
 
 import sys
+
+from ganstudio.commands.common import EXIT_CANCELLED, EXIT_OK, add_runtime_args, error
 
 NOISE_HELP = "StyleGAN2 noise maps: stored (the checkpoint's), zero, or random (seeded per image)"
 
@@ -25,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--grid", action="store_true", help="also write all images as one grid PNG (OUT.png)")
     p.add_argument("--batch-stats", action="store_true",
                    help="DCGAN: BatchNorm with the batch's statistics, as pytorch/examples' sample grids")
+    add_runtime_args(p)
     p.set_defaults(func=_sample)
 
     p = sub.add_parser("interpolate", help="frames between seeds, linear or spherical, in Z or W",
@@ -38,6 +44,7 @@ def register(sub) -> None:
     p.add_argument("--truncation", "--psi", type=float, default=1.0)
     p.add_argument("--noise", choices=["stored", "zero", "random"], default="stored", help=NOISE_HELP)
     p.add_argument("-o", "--output", required=True)
+    add_runtime_args(p)
     p.set_defaults(func=_interpolate)
 
     p = sub.add_parser("edit", help="apply attribute directions to a seed",
@@ -53,16 +60,42 @@ def register(sub) -> None:
     p.add_argument("--truncation", "--psi", type=float, default=1.0)
     p.add_argument("--noise", choices=["stored", "zero", "random"], default="stored", help=NOISE_HELP)
     p.add_argument("-o", "--output", required=True, help="a .png file")
+    add_runtime_args(p)
     p.set_defaults(func=_edit)
 
 
-def _err(msg: str) -> int:
-    import logging
+_err = error  # one "error: ..." line on stderr (the traceback with -v only), exit code 2
 
-    if sys.exc_info()[0] is not None:  # the traceback, with -v only
-        logging.getLogger(__name__).debug("details", exc_info=True)
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
+
+def _open(args):
+    """The model on the device / precision the flags ask for (refused strictly: DeviceError, one line)."""
+    from ganstudio.commands.common import runtime_kwargs
+    from ganstudio.engines import latent as L
+
+    checked = runtime_kwargs(args)  # strict: refuses a device or precision this machine lacks
+    # "auto" precision stays the engine's own choice (fp32 for the latent tools), not the image engines' bf16
+    return L.open_model(args.model, checked["device"], args.precision)
+
+
+def _run_with_bar(fn, unit: str):
+    """Run ``fn(cancel)`` (a plain call or a generator) with a progress bar fed by what it yields and by the
+    reports from inside the network; Ctrl-C ends it as 'cancelled' (KeyboardInterrupt goes on up)."""
+    import types
+
+    from ganstudio.commands.common import ProgressBar
+    from ganstudio.core.progress import CancelToken, run_to_completion
+
+    bar = ProgressBar(unit=unit)
+    token = CancelToken()
+    token.set_listener(bar)
+    try:
+        out = fn(token)
+        if isinstance(out, types.GeneratorType):
+            out = run_to_completion(out, bar)
+        return out
+    finally:
+        token.set_listener(None)
+        bar.close()
 
 
 def _output_problem(out, lm, folder_ok: bool = True) -> str | None:
@@ -98,7 +131,7 @@ def _write_error(exc: OSError, out) -> int:
 
 
 def _write(path, image, state, lm):
-    from ganstudio.engines.recipe import state_to_recipe, write_png
+    from ganstudio.engines.latent.recipe import state_to_recipe, write_png
 
     write_png(path, image, state_to_recipe({**state, "model": lm.path}, lm.sha256, lm.family))
 
@@ -111,7 +144,7 @@ def _sample(args) -> int:
     from ganstudio.engines import latent as L
 
     try:
-        lm = L.open_model(args.model)
+        lm = _open(args)
         out = Path(args.output)
         if args.seeds:
             seeds = L.parse_seeds(args.seeds)
@@ -122,15 +155,23 @@ def _sample(args) -> int:
                 lat = np.load(args.latent, allow_pickle=False).astype(np.float32)
             except (ValueError, OSError) as exc:
                 return _err(f"{args.latent}: not a readable .npy latent ({getattr(exc, 'strerror', None) or exc})")
-            if lat.ndim == 1:
-                lat = lat[None]
+            # (N, 100, 1, 1), what pytorch/examples' DCGAN saves, is N rows of z
+            lat = L.latent_rows(lat)
             state = {"wplus": lat} if lat.ndim == 3 or args.latent_space == "w" else {"z": lat}
             names = [f"latent{i:04d}.png" for i in range(len(lat))]
         state.update(truncation=args.truncation, noise=args.noise, batch_stats=args.batch_stats)
-        res = L.render_state(state, model=lm)
+        if args.seeds:
+            res = _run_with_bar(lambda c: L.sample_grid(lm, seeds, args.truncation, args.noise, cancel=c,
+                                                        batch_stats=args.batch_stats), "img")
+        else:
+            res = _run_with_bar(lambda c: L.render_state(state, cancel=c, model=lm), "img")
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
     except (ValueError, OSError) as exc:
-        return _err(str(exc))
+        return _err(exc)
     imgs = res["images"]
+    state["runtime"] = res["runtime"]
     problem = _output_problem(out, lm)
     if problem:
         return _err(problem)
@@ -175,20 +216,22 @@ def _sample_write(args, out, imgs, names, state, res, lm) -> int:
 def _interpolate(args) -> int:
     from pathlib import Path
 
-    from ganstudio.core.progress import run_to_completion
     from ganstudio.engines import latent as L
 
     try:
-        lm = L.open_model(args.model)
+        lm = _open(args)
         seeds = L.parse_seeds(args.seeds)
-        res = run_to_completion(L.interpolate(lm, seeds, args.steps, args.slerp, args.space, args.truncation,
-                                              args.noise))
+        res = _run_with_bar(lambda c: L.interpolate(lm, seeds, args.steps, args.slerp, args.space,
+                                                    args.truncation, args.noise, cancel=c), "frame")
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
     except (ValueError, OSError) as exc:
-        return _err(str(exc))
+        return _err(exc)
     imgs, frames = res["images"], res["latents"]
     out = Path(args.output)
     base = {"seeds": seeds, "truncation": args.truncation, "noise": args.noise,
-            "noise_seeds": [seeds[0]] * len(imgs)}
+            "noise_seeds": [seeds[0]] * len(imgs), "runtime": res["runtime"]}
     extra = {"interpolation": {"steps": args.steps, "slerp": args.slerp, "space": args.space}}
     problem = _output_problem(out, lm)
     if problem:
@@ -202,7 +245,7 @@ def _interpolate(args) -> int:
 def _interpolate_write(args, out, imgs, frames, seeds, base, extra, lm) -> int:
     import numpy as np
 
-    from ganstudio.engines.recipe import state_to_recipe, write_png
+    from ganstudio.engines.latent.recipe import state_to_recipe, write_png
 
     if out.suffix.lower() == ".png":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +257,7 @@ def _interpolate_write(args, out, imgs, frames, seeds, base, extra, lm) -> int:
     for i, im in enumerate(imgs):
         key = "z" if args.space == "z" else "wplus"
         st = {key: frames[i:i + 1], "truncation": args.truncation if key == "z" else 1.0, "noise": args.noise,
-              "noise_seeds": [seeds[0]], "model": lm.path}
+              "noise_seeds": [seeds[0]], "model": lm.path, "runtime": base["runtime"]}
         write_png(out / f"frame_{i:04d}.png", im, state_to_recipe(st, lm.sha256, lm.family, frame=i, **extra))
     print(f"{len(imgs)} frames in {out}")
     return 0
@@ -223,22 +266,26 @@ def _interpolate_write(args, out, imgs, frames, seeds, base, extra, lm) -> int:
 def _edit(args) -> int:
     from pathlib import Path
 
-    from ganstudio.engines import directions as D
     from ganstudio.engines import latent as L
+    from ganstudio.engines.latent import directions as D
 
     try:
-        lm = L.open_model(args.model)
+        lm = _open(args)
         strengths = {}
         for spec in args.direction:
             name, _, val = spec.partition("=")
-            if not val:
+            try:
+                strengths[name.strip()] = float(val)
+            except ValueError:
                 return _err(f"--direction wants NAME=STRENGTH, got {spec!r}")
-            strengths[name.strip()] = float(val)
         layers = {}
         for spec in args.layers:
             name, _, rng = spec.partition("=")
             a, _, b = rng.partition(":")
-            layers[name.strip()] = (int(a or 0), int(b) if b else -1)
+            try:
+                layers[name.strip()] = (int(a or 0), int(b) if b else -1)
+            except ValueError:
+                return _err(f"--layers wants NAME=START:STOP with whole numbers, got {spec!r}")
         if args.directions:
             dirs = D.load_directions(args.directions, lm.sha256)
         else:
@@ -250,9 +297,13 @@ def _edit(args) -> int:
             return _err(f"unknown direction(s) {', '.join(unknown)}; available: {', '.join(dirs.names)}")
         state = {"seeds": [args.seed], "truncation": args.truncation, "noise": args.noise,
                  "edits": dirs.edits(strengths, layers)}
-        res = L.render_state(state, model=lm)
+        res = _run_with_bar(lambda c: L.render_state(state, cancel=c, model=lm), "img")
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
     except (ValueError, OSError) as exc:
-        return _err(str(exc))
+        return _err(exc)
+    state["runtime"] = res["runtime"]
     out = Path(args.output)
     problem = _output_problem(out, lm, folder_ok=False)
     if problem:
@@ -263,4 +314,4 @@ def _edit(args) -> int:
     except OSError as exc:
         return _write_error(exc, out)
     print(out)
-    return 0
+    return EXIT_OK

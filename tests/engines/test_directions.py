@@ -1,15 +1,16 @@
 """Directions: SeFa / PCA orthonormal, supervised recovers a known hyperplane, conditioning, files tied to a model."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
-
-from ganstudio.engines import directions as D
-from ganstudio.engines import latent
-from ganstudio.nets import dcgan
-
 from tiny_models import tiny_stylegan2_file
+
+from ganstudio.engines import latent
+from ganstudio.engines.latent import directions as D
+from ganstudio.nets import dcgan
 
 
 @pytest.fixture
@@ -91,8 +92,8 @@ def test_save_load_tied_to_model(sg2, tmp_path, suffix):
     assert np.array_equal(back.vectors, d.vectors) and np.array_equal(back.scales, d.scales)
     other = tiny_stylegan2_file(tmp_path / "b.pt", seed=1)
     with pytest.raises(D.DirectionsError, match="another model"):
-        D.load_job(str(path), other)
-    assert D.load_job(str(path), sg2)["names"][-1] == "glasses"
+        D.load_job(str(path), latent.open_model(other).sha256)
+    assert D.load_job(str(path), lm.sha256)["names"][-1] == "glasses"
 
 
 def test_not_a_directions_file(tmp_path):
@@ -115,7 +116,7 @@ def test_a_pickled_npz_is_refused_without_advising_allow_pickle(tmp_path):
     import numpy as np
     import pytest
 
-    from ganstudio.engines import directions as D
+    from ganstudio.engines.latent import directions as D
 
     path = tmp_path / "evil.npz"
     np.savez(path, header=np.array([{"format": "x"}], dtype=object), vectors=np.zeros((1, 4)))
@@ -123,3 +124,87 @@ def test_a_pickled_npz_is_refused_without_advising_allow_pickle(tmp_path):
         D.load_directions(path)
     assert "evil.npz is not a GAN Studio directions file" in str(info.value)
     assert "allow_pickle" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------ hostile files
+def _npz(path, header, vectors=None, scales=None, layers=None):
+    arrays = {"header": np.array(header if isinstance(header, str) else json.dumps(header))}
+    arrays["vectors"] = np.eye(2, 16, dtype=np.float32) if vectors is None else vectors
+    arrays["scales"] = np.ones(2, np.float32) if scales is None else scales
+    arrays["layers"] = np.array([[0, -1], [0, -1]]) if layers is None else layers
+    np.savez(path, **arrays)
+    return path
+
+
+GOOD = {"format": "ganstudio-directions/1", "names": ["a", "b"], "space": "w", "model_sha256": "0" * 64,
+        "source": "sefa", "meta": {}}
+
+
+def _huge_member(path):
+    """An .npz whose 'vectors' header claims 10^6 x 10^6 float32 (4 TB) over a few bytes of data."""
+    import io
+    import zipfile
+
+    _npz(path, GOOD)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (10**6, 10**6)})
+    members["vectors.npy"] = buf.getvalue() + b"\0" * 64  # the header (with its magic), then 64 bytes
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    return path
+
+
+@pytest.mark.parametrize("case, why", [
+    ("list_header", "not a JSON object"),  # before: AttributeError: 'list' object has no attribute 'get'
+    ("no_names", "'names'"),  # before: KeyError: 'names'
+    ("huge_array", "more than the file holds"),  # before: MemoryError (numpy allocated what the header claimed)
+    ("names_not_texts", "'names'"),
+    ("rows_mismatch", "rows of numbers"),
+    ("deep_json", "not a GAN Studio directions file"),  # before: RecursionError
+    ("not_a_zip", "not a GAN Studio directions file"),
+    ("nan_vectors", "NaN"),
+])
+def test_malformed_directions_are_one_clear_line(tmp_path, case, why):
+    path = tmp_path / "d.npz"
+    if case == "list_header":
+        _npz(path, ["format", "names"])
+    elif case == "no_names":
+        _npz(path, {k: v for k, v in GOOD.items() if k != "names"})
+    elif case == "huge_array":
+        _huge_member(path)
+    elif case == "names_not_texts":
+        _npz(path, {**GOOD, "names": [1, 2]})
+    elif case == "rows_mismatch":
+        _npz(path, GOOD, vectors=np.ones((3, 16), np.float32))
+    elif case == "deep_json":
+        _npz(path, "[" * 100_000 + "]" * 100_000)
+    elif case == "not_a_zip":
+        path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    elif case == "nan_vectors":
+        _npz(path, GOOD, vectors=np.full((2, 16), np.nan, np.float32))
+    with pytest.raises(D.DirectionsError) as info:
+        D.load_directions(path)
+    msg = str(info.value)
+    assert msg.startswith("d.npz is not a GAN Studio directions file") and why in msg, msg
+    assert "\n" not in msg and "allow_pickle" not in msg and len(msg) < 300
+
+
+def test_malformed_safetensors_directions(tmp_path):
+    from safetensors.numpy import save_file
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\xff" * 64)
+    with pytest.raises(D.DirectionsError, match="bad.safetensors is not a GAN Studio directions file"):
+        D.load_directions(bad)
+    plain = tmp_path / "plain.safetensors"
+    save_file({"vectors": np.zeros((1, 4), np.float32)}, str(plain))
+    with pytest.raises(D.DirectionsError, match="no GAN Studio header"):
+        D.load_directions(plain)
+
+
+def test_good_directions_still_load_after_the_checks(tmp_path):
+    back = D.load_directions(_npz(tmp_path / "ok.npz", GOOD))
+    assert back.names == ["a", "b"] and back.vectors.shape == (2, 16)

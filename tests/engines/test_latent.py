@@ -137,7 +137,7 @@ def test_interpolate_z_and_w(sg2):
 
 
 def test_arithmetic_job(sg2):
-    r = latent.arithmetic_job(sg2, [1, 2], [3], [4, 5, 6], n_perturb=4)
+    r = run_to_completion(latent.arithmetic_job(sg2, [1, 2], [3], [4, 5, 6], n_perturb=4))
     assert r["means"].shape == (3, 32, 32, 3) and r["perturbed"].shape == (4, 32, 32, 3)
     assert np.allclose(r["latents"]["result"], r["latents"]["mean_a"] - r["latents"]["mean_b"]
                        + r["latents"]["mean_c"], atol=1e-6)
@@ -162,7 +162,7 @@ def test_refuses_a_non_generator(tmp_path):
 
 
 def test_projection_reduces_error(sg2):
-    from ganstudio.engines import projection
+    from ganstudio.engines.latent import projection
 
     lm = latent.open_model(sg2)
     target = latent.render_state({"seeds": [21]}, model=lm)["images"][0]  # reachable by construction
@@ -178,10 +178,194 @@ def test_projection_reduces_error(sg2):
 
 
 def test_random_features_fixed():
-    from ganstudio.engines import projection
+    from ganstudio.engines.latent import projection
 
     a, b = projection.RandomFeatures(), projection.RandomFeatures()
     assert all(torch.equal(x.weight, y.weight) for x, y in zip(a.convs, b.convs))
     x = torch.rand(1, 3, 16, 16) * 2 - 1
     assert projection.feature_distance(a, x, x).item() == 0.0
     assert projection.feature_distance(a, x, x.flip(-1)).item() > 0.0
+
+
+# ------------------------------------------------------------------------------------------------ runtime, cache
+def test_device_and_precision_are_resolved_once_per_job_and_reported(sg2, monkeypatch):
+    from ganstudio.engines.latent import model as M
+
+    calls = []
+    real = M.resolve_runtime
+    monkeypatch.setattr(M, "resolve_runtime", lambda *a, **k: calls.append(a) or real(*a, **k))
+    res = run_to_completion(latent.sample_grid(sg2, [1, 2], device="cpu", precision="bf16"))
+    assert calls == [("cpu", "bf16")] and res["runtime"] == {"device": "cpu", "precision": "bf16"}
+    fp32 = run_to_completion(latent.sample_grid(sg2, [1, 2], device="cpu", precision="fp32"))
+    assert not np.array_equal(res["images"], fp32["images"])  # bf16 really ran
+    # "auto" is fp32 for the latent engine (bench/latent.py: bf16 is not a clear win for StyleGAN2)
+    assert latent.render_state({"seeds": [1], "model": sg2})["runtime"]["precision"] == "fp32"
+
+
+def test_the_model_comes_from_the_one_cache(sg2):
+    """The latent engine kept a second cache of its own on top of checkpoints.cache."""
+    from ganstudio.checkpoints import cache
+
+    a = latent.open_model(sg2)
+    assert a.net is cache.get_model(sg2)[0]
+    cache.clear_cache()
+    b = latent.open_model(sg2)
+    assert b.net is not a.net and b.net is cache.get_model(sg2)[0]  # nothing held on to the dropped network
+    assert b.sha256 == a.sha256 and torch.equal(b.latent_avg, a.latent_avg)
+
+
+def test_projection_leaves_the_shared_network_read_only(sg2):
+    from ganstudio.checkpoints import cache
+    from ganstudio.engines.latent import projection
+
+    net = cache.get_model(sg2)[0]
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    run_to_completion(projection.project(sg2, image=np.zeros((32, 32, 3), np.uint8), steps=3))
+    # before: projection switched requires_grad back *on* for the shared module when it ended
+    assert not any(p.requires_grad for p in net.parameters())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_dcgan_noise_shape_from_pytorch_examples(dc):
+    lm = latent.open_model(dc)
+    z = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    flat = latent.render_state({"z": z}, model=lm)["images"]
+    # pytorch/examples' DCGAN draws noise as (N, nz, 1, 1); before: "z has 1 values; this model takes 8"
+    assert np.array_equal(latent.render_state({"z": z[:, :, None, None]}, model=lm)["images"], flat)
+    with pytest.raises(latent.LatentError, match=r"rows of 8 values"):
+        latent.render_state({"z": np.zeros((3, 8, 2, 1), np.float32)}, model=lm)
+
+
+# ------------------------------------------------------------------------------------------------ progress, cancel
+def _listen(token):
+    got = []
+    token.set_listener(got.append)
+    return got
+
+
+def test_a_long_forward_reports_progress_with_eta_and_cancels_between_blocks(sg2, monkeypatch):
+    from ganstudio.core.progress import Cancelled, CancelToken
+    from ganstudio.engines.latent import progress
+
+    monkeypatch.setattr(progress, "REPORT_EVERY_S", 0.0)  # every block reports: no dependence on speed
+    token = CancelToken()
+    inside = _listen(token)
+    gen = latent.sample_grid(sg2, list(range(16)), batch=16, cancel=token)  # one forward for all 16
+    first = next(gen)
+    assert first.done == 16 and "eta_s" in first.extra
+    # reports from inside the forward, moving through the batch, each with an ETA
+    assert len(inside) >= 5 and all("eta_s" in p.extra for p in inside)
+    assert [p.done for p in inside] == sorted(p.done for p in inside) and 0 < inside[0].done < 16
+
+    token = CancelToken()
+    token.set_listener(lambda p: token.cancel())  # Cancel pressed while the first forward runs
+    with pytest.raises(Cancelled):
+        next(latent.sample_grid(sg2, list(range(16)), batch=16, cancel=token))
+
+
+def test_directions_jobs_report_progress_and_cancel(sg2, monkeypatch):
+    from ganstudio.core.progress import Cancelled, CancelToken
+    from ganstudio.engines.latent import directions as D
+
+    monkeypatch.setattr(D, "MAP_CHUNK", 64)
+    token = CancelToken()
+    reports = list(_collect(D.pca_job(sg2, k=3, n_samples=512, cancel=token)))
+    assert len(reports) >= 512 // 64 and all("eta_s" in p.extra for p in reports)
+    assert reports[-1].done == reports[-1].total
+    gen = D.pca_job(sg2, k=3, n_samples=512, cancel=token)
+    next(gen)
+    token.cancel()
+    with pytest.raises(Cancelled):
+        next(gen)
+    # supervised fitting: the optimiser's evaluations report and check Cancel from inside LBFGS.step
+    token = CancelToken()
+    inside = _listen(token)
+    run_to_completion(D.supervised_job(sg2, [1, 2, 3], [4, 5, 6], cancel=token))
+    assert any(p.message == "fitting the boundary" for p in inside)
+    token = CancelToken()
+    token.set_listener(lambda p: token.cancel())
+    with pytest.raises(Cancelled):
+        run_to_completion(D.supervised_job(sg2, [1, 2, 3], [4, 5, 6], cancel=token))
+
+
+def _collect(gen):
+    try:
+        while True:
+            yield next(gen)
+    except StopIteration:
+        return
+
+
+def test_projection_cancels_inside_the_backward_pass():
+    from ganstudio.core.progress import Cancelled, CancelToken
+    from ganstudio.engines.latent import projection
+
+    token = CancelToken()
+    x = torch.randn(4, 4, requires_grad=True)
+    with projection._backward_watch(token, lambda: None):
+        y = (x @ x).relu().sum()
+        token.cancel()  # pressed once the forward is done
+        with pytest.raises(Cancelled):
+            y.backward()
+
+
+def test_projection_reports_eta(sg2):
+    from ganstudio.core.progress import CancelToken
+    from ganstudio.engines.latent import projection
+
+    reports = list(_collect(projection.project(sg2, image=np.zeros((32, 32, 3), np.uint8), steps=5,
+                                               cancel=CancelToken())))
+    assert reports and all("eta_s" in p.extra for p in reports) and reports[-1].done == 5
+
+
+def test_recipe_module_stands_alone():
+    """latent <-> recipe imported each other; the recipe side now imports nothing of the engine."""
+    import ast
+    import inspect
+
+    from ganstudio.engines.latent import model, recipe
+
+    def imports(mod):
+        names = set()
+        for node in ast.walk(ast.parse(inspect.getsource(mod))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        return names
+
+    assert not {n for n in imports(recipe) if n.startswith("ganstudio.engines")} and "torch" not in imports(recipe)
+    assert not {n for n in imports(model) if n.startswith("ganstudio.engines")}
+
+
+def test_reading_a_recipe_loads_no_model(sg2, tmp_path):
+    from ganstudio.checkpoints import cache
+    from ganstudio.engines.latent import recipe
+
+    lm = latent.open_model(sg2)
+    img = latent.render_state({"seeds": [3]}, model=lm)["images"][0]
+    out = recipe.export_png_job(str(tmp_path / "r.png"), img, {"seeds": [3], "model": lm.path}, lm.sha256,
+                                lm.family)
+    cache.clear_cache()
+    state = recipe.read_state_job(out)
+    assert state["model"] == lm.path and state["model_sha256"] == lm.sha256 and state["seeds"] == [3]
+    assert cache.cache_info()["size"] == 0  # before: read_state_job / export_png_job opened the model
+
+
+def test_interpolation_and_frames_export_report_eta_and_cancel(sg2, tmp_path):
+    from ganstudio.core.progress import CancelToken, Cancelled
+    from ganstudio.engines.latent import recipe
+
+    token = CancelToken()
+    frames = list(_collect(latent.interpolate(sg2, [1, 2], steps=4, batch=2, cancel=token)))
+    assert [p.done for p in frames] == [2, 4, 5] and all("eta_s" in p.extra for p in frames)
+    images = np.zeros((4, 8, 8, 3), np.uint8)
+    out = tmp_path / "frames"
+    out.mkdir()
+    gen = recipe.export_frames_job(str(out), list(images), {"seeds": [1, 2]}, "a" * 64, cancel=token)
+    first = next(gen)
+    assert first.message == "frame 1/4" and "eta_s" in first.extra
+    token.cancel()  # Cancel acts before the next frame is written
+    with pytest.raises(Cancelled):
+        next(gen)
+    assert sorted(p.name for p in out.iterdir()) == ["frame_0000.png"]

@@ -8,7 +8,9 @@ Chunks written:
     ``ganstudio:summary`` a one-line human-readable summary (model hash prefix, seeds, psi, noise, edits)
 
 ``read_recipe(path)`` returns the JSON dict (or None for a PNG without one); ``recipe_to_state`` turns it back
-into the render state of ``ganstudio.engines.latent``. Plain numpy + Pillow.
+into the render state of ``ganstudio.engines.latent.render``. Plain numpy + Pillow: this module imports neither
+torch nor the rest of the latent engine (no import cycle), and nothing here loads a model. A recipe *names* a model (its path and
+sha256); whether to load it is the user's choice, asked by the Latent tab before anything is loaded.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from PIL import Image, PngImagePlugin
 
 from ganstudio.core.errors import UserError
 from ganstudio.core.files import atomic_path
+from ganstudio.core.progress import EtaClock, Progress
 
 FORMAT = "ganstudio-recipe/1"
 KEY = "ganstudio:recipe"
@@ -69,7 +72,10 @@ def state_to_recipe(state: dict, model_sha256: str, family: str = "", **extra: A
         "noise": state.get("noise", "stored"),
         "noise_seeds": None if state.get("noise_seeds") is None else [int(s) for s in state["noise_seeds"]],
         "edits": edits,
+        "class_index": None if state.get("class_index") is None else int(state["class_index"]),
     }
+    if state.get("runtime"):  # what it was rendered with: bf16 / fp16 pixels differ slightly from fp32 ones
+        rec["runtime"] = {k: str(v) for k, v in dict(state["runtime"]).items()}
     rec.update(extra)
     return rec
 
@@ -77,14 +83,18 @@ def state_to_recipe(state: dict, model_sha256: str, family: str = "", **extra: A
 def recipe_to_state(rec: dict) -> dict:
     if rec.get("format") != FORMAT:
         raise RecipeError(f"unknown recipe format {rec.get('format')!r}")
-    edits = []
-    for e in rec.get("edits") or ():
-        edits.append({"name": e["name"], "strength": float(e["strength"]), "space": e["space"],
-                      "layers": e.get("layers"), "vector": decode_array(e["vector"])})
-    return {"model": rec.get("model_path", ""), "model_sha256": rec.get("model_sha256"),
-            "seeds": rec.get("seeds"), "z": decode_array(rec.get("z")), "wplus": decode_array(rec.get("wplus")),
-            "truncation": float(rec.get("truncation", 1.0)), "noise": rec.get("noise", "stored"),
-            "noise_seeds": rec.get("noise_seeds"), "edits": edits}
+    try:
+        edits = []
+        for e in rec.get("edits") or ():
+            edits.append({"name": str(e["name"]), "strength": float(e["strength"]), "space": e["space"],
+                          "layers": e.get("layers"), "vector": decode_array(e["vector"])})
+        return {"model": str(rec.get("model_path") or ""), "model_sha256": rec.get("model_sha256"),
+                "seeds": rec.get("seeds"), "z": decode_array(rec.get("z")),
+                "wplus": decode_array(rec.get("wplus")), "truncation": float(rec.get("truncation", 1.0)),
+                "noise": rec.get("noise", "stored"), "noise_seeds": rec.get("noise_seeds"), "edits": edits,
+                "class_index": rec.get("class_index"), "runtime": rec.get("runtime")}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a hand-edited or damaged recipe
+        raise RecipeError(f"the image's GAN Studio recipe is damaged ({type(exc).__name__}: {exc})") from exc
 
 
 def summary(rec: dict) -> str:
@@ -131,24 +141,44 @@ def read_recipe(path: str | os.PathLike) -> dict | None:
         return None
     try:
         rec = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise RecipeError(f"{Path(path).name}: its GAN Studio recipe is damaged ({exc})") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+        raise RecipeError(f"{Path(path).name}: its GAN Studio recipe is damaged "
+                          f"({str(exc)[:120] or type(exc).__name__})") from None
     if not isinstance(rec, dict) or rec.get("format") != FORMAT:
         raise RecipeError(f"{Path(path).name}: unknown recipe format")
     return rec
 
 
 # ---------------------------------------------------------------------------------------------- jobs (GUI)
-def export_png_job(path: str, image: np.ndarray, state: dict, cancel=None) -> str:
-    """Write ``image`` with the recipe of ``state`` (the model's sha256 is computed here)."""
-    from ganstudio.engines.latent import open_model
+def export_png_job(path: str, image: np.ndarray, state: dict, model_sha256: str, family: str = "",
+                   cancel=None) -> str:
+    """Write ``image`` with the recipe of ``state``. The model's identity comes with the job (the tab knows it
+    from when it opened the model): writing a PNG loads no model."""
+    return str(write_png(path, image, state_to_recipe(state, model_sha256, family)))
 
-    lm = open_model(state["model"])
-    rec = state_to_recipe({**state, "model": lm.path}, lm.sha256, lm.family)
-    return str(write_png(path, image, rec))
+
+def export_frames_job(folder: str, frames, state: dict, model_sha256: str, family: str = "", cancel=None):
+    """Write every interpolation frame as ``frame_NNNN.png`` (with the recipe of ``state``) into ``folder``,
+    one after the other in one job; yields Progress with an ETA (Cancel acts between two frames), returns
+    the paths."""
+    rec = state_to_recipe(state, model_sha256, family)
+    clock = EtaClock()
+    out = []
+    n = len(frames)
+    for i, im in enumerate(frames):
+        if cancel is not None:
+            cancel.check()
+        out.append(str(write_png(Path(folder) / f"frame_{i:04d}.png", im, {**rec, "frame": i})))
+        yield Progress(i + 1, n, f"frame {i + 1}/{n}", extra={"eta_s": clock.eta_seconds(i + 1, n)})
+    return out
 
 
 def read_state_job(path: str, cancel=None) -> dict | None:
-    """The render state stored in a PNG (plus ``model_sha256``), or None."""
+    """The render state stored in an image (plus ``model_sha256``), or None for an image without a recipe.
+    A file that is no readable image (text renamed .png, damaged, a decompression bomb) raises ImageReadError
+    with imageio's message instead of Pillow's. Only reads: the model the recipe names is not loaded."""
+    from ganstudio.core.imageio import read_image
+
+    read_image(path)
     rec = read_recipe(path)
     return None if rec is None else recipe_to_state(rec)

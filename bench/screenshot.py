@@ -131,17 +131,17 @@ def shot_latent(window, app, tmp: Path) -> None:
     model = make_stylegan2(tmp / "stylegan2_random_init.pt")
     p.set_model(model)
     wait_signal(p.grid_ready)
-    wait_until(lambda: p.current_image is not None and not p._jobs, what="latent first render")
-    p.tiles[5].click()
-    wait_until(lambda: not p._jobs and not p.runner.is_busy(), what="latent pick render")
-    p.n_dirs.setValue(4)
-    p.compute_directions("sefa")
+    wait_until(lambda: p.edit.current_image is not None and p.is_idle(), what="latent first render")
+    p.grid.tiles[5].click()
+    wait_until(p.is_idle, what="latent pick render")
+    p.edit.n_dirs.setValue(4)
+    p.edit.compute_directions("sefa")
     wait_signal(p.directions_changed)
-    wait_until(lambda: not p._jobs and not p.runner.is_busy(), what="latent idle")
-    for row, v in zip(p.rows[:2], (60, -45)):
+    wait_until(p.is_idle, what="latent idle")
+    for row, v in zip(p.edit.rows[:2], (60, -45)):
         row.slider.setValue(v)
-    last = p.last_submitted
-    wait_until(lambda: p.last_shown == last and not p.runner.is_busy(), what="latent slider render")
+    last = p.edit.last_submitted
+    wait_until(lambda: p.edit.last_shown == last and p.is_idle(), what="latent slider render")
 
 
 def shot_paint(window, app, tmp: Path) -> None:

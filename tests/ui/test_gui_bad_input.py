@@ -41,13 +41,13 @@ def lat(qtbot, tmp_path):
     model = tiny_stylegan2_file(tmp_path / "tiny.pt")
     with qtbot.waitSignal(p.grid_ready, timeout=T):
         p.set_model(model)
-    qtbot.waitUntil(lambda: p.current_image is not None, timeout=T)
+    qtbot.waitUntil(lambda: p.edit.current_image is not None, timeout=T)
     yield p
     p.shutdown()
 
 
 def _lat_idle(qtbot, p):
-    qtbot.waitUntil(lambda: not p._jobs and not p.runner.is_busy(), timeout=T)
+    qtbot.waitUntil(p.is_idle, timeout=T)
 
 
 @pytest.mark.parametrize("kind", ["text", "bomb"])
@@ -64,7 +64,7 @@ def test_latent_open_bad_image_says_why_once(lat, qtbot, tmp_path, kind):
     # imageio's message, not the worker's class name or Pillow's wording, and the path only once
     assert "Error:" not in msg and msg.count(path.name) == 1
     assert ("not an image" in msg) if kind == "text" else ("decompression bomb" in msg and "refused" in msg)
-    assert lat._proj_handle is None  # nothing was projected
+    assert lat.session.last_projection is None and lat.projection.result_label.text() == ""  # nothing projected
 
 
 def test_latent_open_missing_file_is_not_silent(lat):
@@ -84,17 +84,17 @@ def test_latent_bad_model_keeps_the_open_one(lat, qtbot, tmp_path):
         msg = lat.status.text()
         assert msg.startswith("Cannot open ") and why in msg and msg.endswith("still using tiny.pt"), msg
         assert "Error:" not in msg
-        # the model field shows the model still in use, not the file that failed
-        assert lat.model_edit.text() == good and lat.model_path == good and lat.model_info["sha256"] == sha
+        # the model list shows the model still in use, not the file that failed
+        assert lat.model_bar.current_ref() == good and lat.model_path == good and lat.model_info["sha256"] == sha
     # and it still renders: a slider-free re-render of the picked seed works
-    rid = lat.render_edit()
-    qtbot.waitUntil(lambda: lat.last_shown == rid, timeout=T)
+    rid = lat.edit.render()
+    qtbot.waitUntil(lambda: lat.edit.last_shown == rid, timeout=T)
 
 
 def test_latent_export_into_a_file_says_so(lat, qtbot, tmp_path):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
-    lat.export_to(str(blocker / "out.png"))
+    lat.edit.export_to(str(blocker / "out.png"))
     _lat_idle(qtbot, lat)
     assert lat.status.text() == f"Cannot export out.png: the folder {blocker} is a file"
     assert blocker.read_text() == "x"
@@ -103,20 +103,21 @@ def test_latent_export_into_a_file_says_so(lat, qtbot, tmp_path):
 def test_latent_stop_and_close_during_projection(lat, qtbot, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)).save(photo)
-    lat.proj_steps.setValue(5000)
-    lat.project(str(photo))
-    assert not lat.progress.isHidden()
-    qtbot.waitUntil(lambda: lat.progress.value() > 0, timeout=T)
-    lat._cancel_projection()
+    proj = lat.projection
+    proj.steps.setValue(5000)
+    proj.project(str(photo))
+    assert not proj.progress.bar.isHidden()
+    qtbot.waitUntil(lambda: proj.progress.bar.value() > 0, timeout=T)
+    proj.stop()
     _lat_idle(qtbot, lat)
     # the progress bar goes away with the stopped job (it stayed on screen before)
-    assert lat.progress.isHidden() and lat._proj_handle is None
-    assert lat.proj_label.text() == "projection stopped"
+    assert proj.progress.bar.isHidden() and not proj.is_running()
+    assert proj.result_label.text() == "projection stopped"
     # closing the panel mid-projection joins the worker (conftest fails the test on a running thread)
-    lat.project(str(photo))
-    qtbot.waitUntil(lambda: lat.progress.value() > 0, timeout=T)
+    proj.project(str(photo))
+    qtbot.waitUntil(lambda: proj.progress.bar.value() > 0, timeout=T)
     lat.shutdown()
-    assert all(h.thread.isFinished() for h in lat._jobs)
+    assert lat.is_idle()
 
 
 # ------------------------------------------------------------------------------------------------ paint
@@ -244,39 +245,38 @@ def test_latent_save_directions_and_interpolation_exports_into_a_file(lat, qtbot
     blocker = tmp_path / "afile"
     blocker.write_text("x")
     with qtbot.waitSignal(lat.directions_changed, timeout=T):
-        lat.compute_directions("sefa")
+        lat.edit.compute_directions("sefa")
     _lat_idle(qtbot, lat)
-    lat.save_directions(str(blocker / "dirs.npz"))
+    lat.edit.save_directions(str(blocker / "dirs.npz"))
     # before: '[Errno 20] Not a directory: .../afile/.dirs.npz.8134b366.part.npz'
     assert lat.status.text() == f"Cannot save dirs.npz: the folder {blocker} is a file"
-    lat.pick([0, 1])
-    lat.steps_spin.setValue(3)
-    lat.interpolate()
+    lat.grid.pick([0, 1])
+    lat.interp.steps_spin.setValue(3)
+    lat.interp.interpolate()
     _lat_idle(qtbot, lat)
-    lat.export_strip_to(str(blocker / "strip.png"))
+    lat.interp.export_strip_to(str(blocker / "strip.png"))
     assert lat.status.text() == f"Cannot export strip.png: the folder {blocker} is a file"
-    started = len(lat._jobs)
-    lat.export_frames_to(str(blocker))
-    assert len(lat._jobs) == started  # refused before any job (was one failing job per frame)
+    lat.interp.export_frames_to(str(blocker))
+    assert lat.is_idle()  # refused before any job (was one failing job per frame)
     assert lat.status.text() == f"Cannot export the frames: {blocker} is a file"
     # a good folder: every frame written by one job, and the status says so
     out = tmp_path / "frames"
     out.mkdir()
     with qtbot.waitSignal(lat.exported, timeout=T):
-        lat.export_frames_to(str(out))
-    assert len(lat._jobs) <= 1
+        lat.interp.export_frames_to(str(out))
     _lat_idle(qtbot, lat)
-    n = len(lat.frames)
+    n = len(lat.session.frames)
     assert n >= 3
     assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:04d}.png" for i in range(n)]
     assert lat.status.text() == f"exported {n} frames to {out}"
-    np.testing.assert_array_equal(np.asarray(Image.open(out / "frame_0002.png").convert("RGB")), lat.frames[2])
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "frame_0002.png").convert("RGB")),
+                                  lat.session.frames[2])
 
 
 def test_latent_recipe_of_a_missing_model_is_a_status_line_not_a_dialog(lat, qtbot, tmp_path):
     out = tmp_path / "edit.png"
     with qtbot.waitSignal(lat.exported, timeout=T):
-        lat.export_to(str(out))
+        lat.edit.export_to(str(out))
     _lat_idle(qtbot, lat)
     (tmp_path / "tiny.pt").unlink()
     fresh = LatentPanel()
@@ -309,16 +309,16 @@ def test_latent_hammered_grid_settings_end_on_the_final_state(lat, qtbot):
     from ganstudio.engines import latent as L
 
     for i, psi in enumerate((0.2, 0.9, 0.5, 0.7, 0.35)):  # seeds and ψ changed quickly, in turns
-        lat.seed_spin.setValue(16 * (i + 1))
-        lat.trunc_spin.setValue(psi)
+        lat.grid.seed_spin.setValue(16 * (i + 1))
+        lat.grid.trunc_spin.setValue(psi)
     _lat_idle(qtbot, lat)
     seeds = list(range(80, 96))
-    assert lat.grid_seeds == seeds and lat.status.text() == "seeds 80–95"  # not 'cancelled' from a dropped grid
+    assert lat.session.grid_seeds == seeds and lat.status.text() == "seeds 80–95"  # not 'cancelled' (dropped grid)
     lm = L.open_model(lat.model_path)
     want = L.render_state({"seeds": seeds, "truncation": 0.35}, model=lm)["images"]
-    np.testing.assert_array_equal(lat.grid_images, want)
+    np.testing.assert_array_equal(lat.session.grid_images, want)
     # the edited image follows ψ too (its base seed is still 0)
-    np.testing.assert_array_equal(lat.current_image,
+    np.testing.assert_array_equal(lat.edit.current_image,
                                   L.render_state({"seeds": [0], "truncation": 0.35}, model=lm)["images"][0])
 
 
@@ -328,11 +328,11 @@ def test_latent_quick_model_switch_ends_on_the_last_choice(lat, qtbot, tmp_path)
     lat.set_model(other)
     lat.set_model(first)  # changed my mind at once
     _lat_idle(qtbot, lat)
-    assert lat.model_path == first and lat.model_edit.text() == first
+    assert lat.model_path == first and lat.model_bar.current_ref() == first
     from ganstudio.engines import latent as L
 
     want = L.render_state({"seeds": list(range(16))}, model=L.open_model(first))["images"]
-    np.testing.assert_array_equal(lat.grid_images, want)
+    np.testing.assert_array_equal(lat.session.grid_images, want)
 
 
 def test_paint_export_wrong_suffix_or_onto_a_folder(pp, tmp_path):
@@ -351,9 +351,9 @@ def test_paint_export_wrong_suffix_or_onto_a_folder(pp, tmp_path):
 
 def test_latent_export_wrong_suffix_or_onto_a_folder(lat, qtbot, tmp_path):
     (tmp_path / "taken.png").mkdir()
-    lat.export_to(str(tmp_path / "taken.png"))
+    lat.edit.export_to(str(tmp_path / "taken.png"))
     assert lat.status.text() == f"Cannot export taken.png: {tmp_path / 'taken.png'} is a folder"
-    lat.export_to(str(tmp_path / "edit.jpg"))  # the recipe needs PNG text chunks
+    lat.edit.export_to(str(tmp_path / "edit.jpg"))  # the recipe needs PNG text chunks
     assert lat.status.text() == "Cannot export edit.jpg: save it as .png"
     _lat_idle(qtbot, lat)
     assert not (tmp_path / "edit.jpg").exists() and not any((tmp_path / "taken.png").iterdir())
@@ -378,27 +378,28 @@ def test_latent_two_quick_opens_project_the_second_photo(lat, qtbot, tmp_path):
     Image.fromarray(rng.integers(0, 255, (1024, 1024, 3), np.uint8)).save(tmp_path / "first.png")  # slower to read
     second = rng.integers(0, 255, (32, 32, 3), np.uint8)
     Image.fromarray(second).save(tmp_path / "second.png")
-    lat.proj_steps.setValue(10)
+    lat.projection.steps.setValue(10)
     lat.open_image(str(tmp_path / "first.png"))
     lat.open_image(str(tmp_path / "second.png"))
     _lat_idle(qtbot, lat)
     # before: the first file, read last, was projected over the second one
-    target = lat.last_projection["target"].astype(np.int16)
+    target = lat.session.last_projection["target"].astype(np.int16)
     assert np.abs(target - second).mean() < 2
 
 
 def test_latent_load_bad_directions_names_the_file(lat, qtbot, tmp_path):
     (tmp_path / "dirs.npz").write_text("garbage")
-    lat.load_directions(str(tmp_path / "dirs.npz"))
+    lat.edit.load_directions(str(tmp_path / "dirs.npz"))
     _lat_idle(qtbot, lat)
     assert lat.status.text().startswith("Cannot load dirs.npz: ") and "Error:" not in lat.status.text()
-    assert lat.rows == []
+    assert lat.edit.rows == []
 
 
 def test_latent_buttons_with_nothing_to_do_say_so(lat, qtbot):
-    lat.stop_btn.click()
-    assert lat.proj_label.text() == "no projection is running"
-    lat._export_interp(strip=True)  # the Export strip… button before any interpolation
+    assert not lat.projection.stop_btn.isEnabled()  # nothing to stop (it was enabled and said so when clicked)
+    lat.projection.stop()
+    assert lat.projection.result_label.text() == "no projection is running"
+    lat.interp._export_dialog(strip=True)  # the Export strip… button before any interpolation
     assert lat.status.text().startswith("nothing to export yet")
     fresh = LatentPanel()
     qtbot.addWidget(fresh)
@@ -410,11 +411,11 @@ def test_latent_buttons_with_nothing_to_do_say_so(lat, qtbot):
 def test_latent_recipe_with_a_foreign_direction_says_so(lat, qtbot, tmp_path):
     from PIL import PngImagePlugin
 
-    from ganstudio.engines import recipe as R
+    from ganstudio.engines.latent import recipe as R
 
     out = tmp_path / "edit.png"
     with qtbot.waitSignal(lat.exported, timeout=T):
-        lat.export_to(str(out))
+        lat.edit.export_to(str(out))
     _lat_idle(qtbot, lat)
     rec = R.read_recipe(str(out))
     rec["edits"] = [{"name": "smile", "strength": 1.0, "space": "w", "layers": [0, None],
@@ -422,13 +423,13 @@ def test_latent_recipe_with_a_foreign_direction_says_so(lat, qtbot, tmp_path):
     info = PngImagePlugin.PngInfo()
     info.add_itxt(R.KEY, json.dumps(rec))
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "foreign.png", pnginfo=info)
-    shown = lat.current_image
+    shown = lat.edit.current_image
     lat.open_image(str(tmp_path / "foreign.png"))
     _lat_idle(qtbot, lat)
     # before: 'RuntimeError: The size of tensor a (16) must match the size of tensor b (5) ...'
     assert lat.status.text() == ("direction 'smile' has (5,) values; this model's w space needs (16,): "
                                  "it was made for another model")
-    assert lat.current_image is shown and lat.rows == []  # no slider row that would fail every render
+    assert lat.edit.current_image is shown and lat.edit.rows == []  # no slider row that would fail every render
 
 
 def test_paint_map_read_for_another_label_set_is_refused(pp, qtbot):

@@ -72,6 +72,10 @@ def _family_modules():
 _DISCRIMINATOR_CONTAINER_KEYS = ("d", "netD", "discriminator")
 
 
+# tensors a flat generator file may hold next to its weights (the bundled StyleGAN2 safetensors)
+_FLAT_EXTRAS = ("latent_avg",)
+
+
 def unwrap_state_dict(obj: Mapping[str, Any], role: str | None = "generator") -> tuple[dict, str, dict]:
     """Return (state_dict, container_key, extras) from an official checkpoint object.
 
@@ -98,6 +102,9 @@ def unwrap_state_dict(obj: Mapping[str, Any], role: str | None = "generator") ->
             continue
         if k.startswith("module."):
             k = k[len("module."):]
+        if not container and k in _FLAT_EXTRAS:
+            extras[k] = v  # a flat file (safetensors cannot nest) carries the truncation centre beside the weights
+            continue
         sd[k] = v
     if not sd:
         raise CheckpointError("the file holds no tensors: it is not a network checkpoint")

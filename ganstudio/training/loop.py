@@ -168,10 +168,12 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
     for note in recipe.notes:
         log.info("%s: %s", cfg.task, note)
     start = 0
+    train_seconds = 0.0  # time spent in training steps over every session of the run (for the model card)
     if latest is not None:
         state = ckpt.load_checkpoint(latest)
         recipe.load_state_dict(state)
         start = int(state["step"])
+        train_seconds = float(state.get("train_seconds", 0.0))
         ckpt.set_rng_state(state["rng"])
         log.info("resumed %s from step %d (%s)", run, start, latest.name)
     if world.is_main:
@@ -203,7 +205,8 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
             return
         if world.is_main:
             state = recipe.state_dict()
-            state.update({"step": at, "rng": ckpt.rng_state(), "config": cfg.to_dict()})
+            state.update({"step": at, "rng": ckpt.rng_state(), "config": cfg.to_dict(),
+                          "train_seconds": train_seconds})
             ckpt.save_checkpoint(state, run, at, keep=cfg.keep)
         saved_at = at
 
@@ -250,8 +253,10 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
                                   "sample_path": str(run / "samples" / "step_0000000.png")})
         while step < cfg.steps:
             cancel.check()
+            t_step = time.monotonic()
             batch = _batch_to(next(loader), rt.device, channels_last)
             losses = recipe.train_step(batch, step)
+            train_seconds += time.monotonic() - t_step
             step += 1
             recipe.step = step
             now = time.monotonic()
@@ -260,7 +265,8 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
                 t_last, step_last = now, step
             if step % cfg.log_every == 0 or step == cfg.steps:
                 log_line({"step": step, "losses": {k: round(float(v), 6) for k, v in losses.items()},
-                          "it_s": round(it_s, 4), "time": round(now, 2)})
+                          "it_s": round(it_s, 4), "train_seconds": round(train_seconds, 1),
+                          "time": round(time.time(), 1)})
             preview = None
             extra = {"phase": "train", "step": step, "losses": losses, "it_s": it_s,
                      "gpu_memory": _gpu_memory(rt.device)}
@@ -296,6 +302,7 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
         final.mkdir(exist_ok=True)
         files = recipe.export(final)
         summary = {"task": cfg.task, "step": step, "metrics": final_metrics, "files": [f.name for f in files],
+                   "train_seconds": round(train_seconds, 1),
                    "recipe": cfg.recipe_cli(), "data": data_line, "notes": list(recipe.notes),
                    "runtime": rt.describe(), "library": recipe.library_entries()}
         (final / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -271,7 +271,7 @@ def main(argv=None) -> int:
     if not args.no_memory:
         mem_w, mem_h = (int(v) for v in (args.mem_size or "4000x3000").split("x"))
         cases = [("animevideov3-x4", mem_w, mem_h), ("x4plus", mem_w // 4, mem_h // 4)] if args.quick \
-            else [("x4plus", mem_w, mem_h)]
+            else [(args.models[0], mem_w, mem_h)]
         for model, w, h in cases:
             res = memory(args, w, h, model)
             if res:

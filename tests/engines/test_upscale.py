@@ -304,9 +304,13 @@ def test_rrdbnet_banded_upsampler_equals_plain_forward(scale):
 def test_auto_tile_bounds_the_output_band_for_wide_images(x4plus, monkeypatch):
     monkeypatch.setattr(U.tiling, "free_memory_bytes", lambda device="cpu": 64 << 30)
     narrow = U.auto_tile(x4plus, 96, width=200)
-    wide = U.auto_tile(x4plus, 96, width=10000)
+    wide = U.auto_tile(x4plus, 96, width=40000)
     assert wide < narrow
-    assert (wide + 2 * 96) * 4 * (10000 * 4) * 3 * 4 <= U.BAND_CAP
+    assert (wide + 2 * 96) * 4 * (40000 * 4) * 3 * 4 <= U.band_budget(64 << 30) <= U.BAND_MAX
+    # a 13000 px wide image keeps a useful tile when memory allows (not 64 px with 96 px of context a side)
+    assert U.auto_tile(x4plus, 96, width=13000) == 4 * 96
+    monkeypatch.setattr(U.tiling, "free_memory_bytes", lambda device="cpu": 2 << 30)
+    assert U.auto_tile(x4plus, 96, width=13000) == 64  # ... and the smallest tile when it does not
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
@@ -556,8 +560,9 @@ def test_uncompressed_bmp_and_tiff_are_read_in_strips(fast, tmp_path, monkeypatc
     assert np.array_equal(reader.rows(0, 37), ref) and np.array_equal(reader.rows(5, 11), ref[5:11])
     monkeypatch.setattr(to_file, "STREAM_OUT_PX", 0)
     asked = []
+    rows = stream_io.StripReader.rows
     monkeypatch.setattr(stream_io.StripReader, "rows",
-                        lambda self, y0, y1, _r=stream_io.StripReader.rows: (asked.append((y0, y1)), _r(self, y0, y1))[1])
+                        lambda self, y0, y1: (asked.append((y0, y1)), rows(self, y0, y1))[1])
     streamed = run_to_completion(U.upscale_file(tmp_path / name, tmp_path / "s.png", upscaler=fast, tile=16,
                                                 overlap=4))
     assert asked and max(y1 - y0 for y0, y1 in asked) < 37  # strips, never the whole image
@@ -610,7 +615,8 @@ def test_what_a_13000_px_image_will_take(x4plus, monkeypatch):
     streamed = U.estimate_cost(x4plus, 13000, 13000, streamed_out=True)
     whole = U.estimate_cost(x4plus, 13000, 13000)
     assert whole.memory_bytes > 8.1e9  # the 52000x52000 RGB result alone is 8.1 GB
-    assert streamed.memory_bytes < 3e9 and streamed.out_size == (52000, 52000)
+    assert streamed.out_size == (52000, 52000) and streamed.tile >= 256
+    assert streamed.memory_bytes < 6e9 and whole.memory_bytes - streamed.memory_bytes > 7e9
     assert streamed.seconds >= 13000 * 13000 * 1e-4  # the overlap is recomputed: never less than the pixels
     text = streamed.text()
     assert "13000×13000 → 52000×52000" in text and "GB of memory" in text and "h" in text

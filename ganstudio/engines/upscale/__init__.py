@@ -18,6 +18,7 @@ from ganstudio.engines.upscale.jobs import (  # noqa: F401
 )
 from ganstudio.engines.upscale.pipeline import (  # noqa: F401
     BAND_CAP,
+    BAND_MAX,
     CPU_ACTIVATION_CAP,
     DEFAULT_MODEL,
     MAX_SCALE,
@@ -28,6 +29,7 @@ from ganstudio.engines.upscale.pipeline import (  # noqa: F401
     TileSource,
     Upscaler,
     auto_tile,
+    band_budget,
     check_scale,
     estimate_cost,
     inspect_model,

@@ -68,8 +68,13 @@ DEFAULT_OVERLAP = 32
 # activation memory budget on the CPU: a quarter of free memory, but never more than this, so that a
 # 4000x3000 x4 job (whose uint8 output alone is 576 MB) stays well under 4 GB resident
 CPU_ACTIVATION_CAP = 1_500_000_000
-# the tiler's float accumulator spans (tile + 2 * overlap) * scale output rows of the full width
+# The tiler's float accumulator spans (tile + 2 * overlap) * scale output rows of the full width: for very
+# wide images it, not the network, limits the tile. BAND_CAP is its usual budget. Where that would leave a
+# tile under 4x the overlap (x4plus on a 13000 px wide image: 64 px tiles with 96 px of context a side,
+# 16x the arithmetic of the image itself) it may grow to a tenth of free memory, at most BAND_MAX, until
+# the tile reaches 4x the overlap (2.25x the arithmetic).
 BAND_CAP = 600_000_000
+BAND_MAX = 2_000_000_000
 # RRDBNet's x4 upsampler runs in bands of this many trunk rows (see rrdbnet_forward_chunked)
 RRDB_CHUNK_ROWS = 48
 
@@ -118,14 +123,17 @@ class Upscaler:
                 y = self.net(x)
         return y.float()
 
-    def seconds_per_px(self) -> float:
-        """Measured seconds per input pixel on a small patch (once per Upscaler), for time estimates.
-        Small patches run less efficiently than real tiles, so estimates lean long."""
+    def seconds_per_px(self, side: int = 256) -> float:
+        """Seconds per input pixel measured on a ``side`` x ``side`` patch (once per Upscaler), for time
+        estimates. Small patches run less efficiently than real tiles (48 px: ~10x slower per pixel than
+        a 240 px tile for animevideov3 here), hence a patch of the tile's size (at most 256 px: ~1 % of any
+        job large enough to be announced); estimates still lean long."""
         if self._seconds_per_px is None:
-            side = max(32, 48 // self.multiple * self.multiple)
-            x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
+            side = max(32, side // self.multiple * self.multiple)
+            gen = torch.Generator().manual_seed(0)
+            x = torch.rand(1, 3, side, side, generator=gen).to(self.device)
             with torch.no_grad():
-                self.forward(x)  # warm-up: oneDNN / cuDNN choose their kernels on the first call
+                self.forward(x[..., :32, :32])  # warm-up: the libraries set themselves up on the first call
                 _sync(self.device)
                 t0 = time.perf_counter()
                 self.forward(x)
@@ -242,12 +250,18 @@ def inspect_model(model, device="auto", cancel=None) -> dict:
     return {"model": str(model), "family": up.family, "scale": int(up.scale)}
 
 
+def band_budget(free: int) -> int:
+    """Bytes the tiler's float band of output rows may take at most, given free memory (see BAND_CAP)."""
+    return int(min(max(BAND_CAP, free // 10), BAND_MAX))
+
+
 def auto_tile(up: Upscaler, overlap: int, width: Optional[int] = None) -> int:
     """Tile side from free memory, counting the overlap the tile is grown by.
 
     Two limits: the network's activations for one tile (a quarter of free RAM, at most
     ``CPU_ACTIVATION_CAP``, on the CPU; half the free GPU memory on CUDA), and, given the image
-    ``width``, the float band of output rows the tiler accumulates on the CPU (at most ``BAND_CAP``).
+    ``width``, the float band of output rows the tiler accumulates (``BAND_CAP``, more for very wide
+    images where memory allows: ``band_budget``).
     """
     free = tiling.free_memory_bytes(up.device)
     budget = free * (0.5 if up.device.type == "cuda" else 0.25)
@@ -258,7 +272,10 @@ def auto_tile(up: Upscaler, overlap: int, width: Optional[int] = None) -> int:
     side = int((budget / max(up.bytes_per_px, 1)) ** 0.5) - 2 * overlap
     if width:
         row_bytes = up.scale * (width * up.scale) * 3 * 4  # one input row of float32 RGB output rows
-        side = min(side, BAND_CAP // row_bytes - 2 * overlap)
+        band_side = BAND_CAP // row_bytes - 2 * overlap
+        if band_side < 4 * overlap:  # mostly context to recompute: spend more memory on the band if there is
+            band_side = min(4 * overlap, band_budget(free) // row_bytes - 2 * overlap)
+        side = min(side, band_side)
     step = max(16, up.multiple)
     return max(64, min(tiling.MAX_TILE, side // step * step))
 
@@ -597,17 +614,24 @@ def estimate_cost(up: Upscaler, height: int, width: int, channels: int = 3, item
     activations = ext * ext * up.bytes_per_px / (1.8 if up.precision != "fp32" else 1.0)
     band = 3 * min(ext, height) * s * width * s * 4 * 1.5  # float accumulator and the carried rows
     plane_in = height * width * itemsize
-    decoded = (min(ext, height) if streamed_in else height) * width * itemsize * channels
+    # decoding holds the image about twice for a moment (Pillow's copy and ours), reading strips does not
+    decoded = (min(ext, height) * width * itemsize * channels if streamed_in
+               else 2 * height * width * itemsize * channels)
     decoded += plane_in if alpha else 0
     plane_out = oh * ow * itemsize
     if streamed_out:
         result = 3 * min(ext, height) * s * width * s * itemsize * 3  # quantised band + PNG filter rows
     else:
-        result = (height * s) * (width * s) * 3 * itemsize + plane_out * (channels + (1 if alpha else 0))
+        result = (height * s) * (width * s) * 3 * itemsize  # the network's output, quantised
+        if channels == 1:
+            result += (height * s) * (width * s) * itemsize  # its grey copy
+        if (oh, ow) != (height * s, width * s):
+            result += plane_out * channels  # the Lanczos-resized copy
+        result += plane_out if alpha else 0
     memory = int(weights + activations + band + decoded + result)
     seconds = None
     if timed:
         processed = sum(e1 - e0 for e0, e1, _ in rows) * sum(e1 - e0 for e0, e1, _ in cols)
-        seconds = processed * up.seconds_per_px() * (2 if alpha == "network" else 1)
+        seconds = processed * up.seconds_per_px(min(ext, 256)) * (2 if alpha == "network" else 1)
     return Cost((width, height), (ow, oh), memory, seconds, len(rows) * len(cols), tile,
                 f"{describe_device(up.device)}, {up.precision}", streamed_in, streamed_out)

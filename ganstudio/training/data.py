@@ -19,7 +19,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -86,11 +86,19 @@ def list_files(folder, what: str = "images") -> list[Path]:
         raise DataError(str(exc)) from exc
 
 
+# folders up to this many images are decoded completely by the check (a truncated file is found before step
+# 1); larger ones have their headers read, and a file that fails to decode later is replaced by another
+DECODE_CHECK_LIMIT = 5000
+
+
 def check_images(folder, *, min_count: int = 1, min_side: int = 0, what: str = "images",
-                 decode: bool = True, cancel=None) -> DataReport:
-    """Read every image's header (and decode it when ``decode``): unreadable files are listed and skipped.
-    Raises DataError for an empty folder, too few usable images, or every image smaller than ``min_side``."""
+                 decode: Optional[bool] = None, cancel=None) -> DataReport:
+    """Read every image's header (and decode it when ``decode``; default: for folders up to
+    DECODE_CHECK_LIMIT images): unreadable files are listed and skipped. Raises DataError for an empty
+    folder, too few usable images, or every image smaller than ``min_side``."""
     files = list_files(folder, what)
+    if decode is None:
+        decode = len(files) <= DECODE_CHECK_LIMIT
     if not files:
         raise DataError(f"the {what} folder {folder} holds no images (png, jpg, webp, tif, bmp, gif)")
     report = DataReport()
@@ -237,18 +245,35 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------- datasets
 class _Cache:
-    """Decoded items kept in memory (the process that builds it; forked workers share it copy-on-write)."""
+    """Decoded items kept in memory (the process that builds it; forked workers share it copy-on-write).
+
+    A file that fails to decode during training (a large folder is only header-checked) is logged once
+    and replaced by the next decodable item, so one bad file never ends a long run."""
 
     def __init__(self, loader: Callable[[int], object], n: int, enabled: bool) -> None:
         self.loader, self.items = loader, [None] * n
         self.enabled = enabled
+        self.bad: set[int] = set()
+
+    def _load(self, i: int):
+        n = len(self.items)
+        for k in range(n):
+            j = (i + k) % n
+            if j in self.bad:
+                continue
+            try:
+                return self.loader(j)
+            except Exception as exc:  # noqa: BLE001 - any undecodable file: skip it, say so once
+                self.bad.add(j)
+                log.warning("training data: skipping an unreadable item (%s)", str(exc).splitlines()[0][:200])
+        raise DataError("none of the training images can be decoded")
 
     def get(self, i: int):
         if not self.enabled:
-            return self.loader(i)
+            return self._load(i)
         item = self.items[i]
         if item is None:
-            item = self.items[i] = self.loader(i)
+            item = self.items[i] = self._load(i)
         return item
 
 

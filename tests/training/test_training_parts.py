@@ -111,3 +111,21 @@ def test_adaptive_augmentation_raises_p_when_d_overfits_and_lowers_it_otherwise(
     out = Augmenter("diffaug")(x)
     out.sum().backward()
     assert x.grad is not None and out.shape == x.shape and not torch.equal(out, x)
+
+
+def test_an_image_that_fails_to_decode_during_training_is_replaced_not_fatal(tmp_path):
+    """Large folders are only header-checked; a file broken later is skipped by the dataset."""
+    from PIL import Image
+
+    from ganstudio.training.data import ImageFolderDataset
+
+    files = []
+    for i in range(3):
+        f = tmp_path / f"{i}.png"
+        Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(f)
+        files.append(f)
+    ds = ImageFolderDataset(files, size=8, seed=0, flip=False)
+    files[1].write_bytes(b"\x89PNG\r\n\x1a\n broken after the check")
+    item = ds[(0, 1)]  # falls through to the next decodable image (index 2)
+    assert torch.allclose(item["image"], torch.full((3, 8, 8), 120 / 127.5 - 1))
+    assert ds.cache.bad == {1}

@@ -1,0 +1,237 @@
+"""Recipe of the bundled `faces` model (Latent tab): a small StyleGAN2 trained on faces rendered by GAN
+Studio's own parametric face renderer, with supervised attribute directions and their measurements.
+
+    python models/recipes/faces.py all --work WORK      # every step below, resumable (re-run to continue)
+    python models/recipes/faces.py STEP --work WORK     # data | train | bundle | classifiers | directions | measure
+
+Steps:
+1. data:        20 000 training renders + 2 000 held-out renders (another seed) with their attribute labels
+                (ganstudio.datamakers.faces; the renderer is part of the project, so the data is ours).
+2. train:       `ganstudio train stylegan2` (64 px small config, see TRAIN below), resumable.
+3. bundle:      fp16 safetensors -> models/faces.safetensors.
+4. classifiers: two attribute classifiers on the labelled renders: A labels generated samples for the
+                directions, B (another seed and width) measures them, so a direction is not judged by the
+                network that defined it.
+5. directions:  InterFaceGAN: 6 000 samples of the bundled model, classifier A's scores, for each attribute
+                a linear boundary in W between the top and bottom 30 %; its unit normal is the direction.
+                Saved as models/faces_directions.npz, tied to the model's sha256.
+6. measure:     classifier B's change of every attribute when each direction moves 1 000 samples by +-2
+                standard deviations (the matrix in the card), and FID against the held-out renders.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+NAME = "faces"
+SIZE = 64
+TRAIN = ["stylegan2", "--size", SIZE, "--batch", 8, "--lr", 0.002, "--seed", 0, "--holdout", 0,
+         "--arch", "style_dim=256", "--arch", "n_mlp=4",
+         "--arch", 'channels={"4": 256, "8": 256, "16": 128, "32": 64, "64": 32}',
+         "--checkpoint-every", 250, "--sample-every", 250, "--no-metrics", "--keep", 2]
+STEPS = 8000
+ATTRIBUTES = [  # name, kind, how to read it from a label line
+    ("smile", "continuous", lambda r: r["smile"]),
+    ("glasses", "binary", lambda r: r["glasses"]),
+    ("hair_length", "continuous", lambda r: {"short": 0.0, "medium": 0.5, "long": 1.0}[r["hair_length"]]),
+    ("hair_lightness", "continuous",
+     lambda r: {"black": 0.0, "brown": 0.3, "red": 0.5, "blond": 0.8, "grey": 1.0, "white": 1.0}.get(r["hair_color"],
+                                                                                                      0.5)),
+    ("beard", "binary", lambda r: r["beard"]),
+    ("head_turn", "continuous", lambda r: r["yaw"]),
+    ("age", "continuous", lambda r: r["age"]),
+    ("open_mouth", "binary", lambda r: r["mouth_open"]),
+]
+DIRECTION_NAMES = {"smile": "Smile", "glasses": "Glasses", "hair_length": "Hair length",
+                   "hair_lightness": "Hair colour (dark -> light)", "beard": "Beard", "head_turn": "Head turn",
+                   "age": "Age", "open_mouth": "Open mouth"}
+
+
+def paths(work: Path) -> dict:
+    return {"data": work / "data", "held": work / "heldout", "run": work / "run",
+            "classifiers": work / "classifiers.pt", "model": C.MODELS / f"{NAME}.safetensors",
+            "directions": C.MODELS / f"{NAME}_directions.npz", "measure": work / "measurements.json"}
+
+
+def step_data(work: Path) -> None:
+    p = paths(work)
+    C.run(C.datamaker("faces", "--count", 20000, "--size", 128, "--seed", 0, "-o", p["data"], "--quiet"))
+    C.run(C.datamaker("faces", "--count", 2000, "--size", 128, "--seed", 1, "-o", p["held"], "--quiet"))
+
+
+def step_train(work: Path, steps: int = STEPS) -> None:
+    p = paths(work)
+    C.train_or_resume(p["run"], TRAIN[:1] + ["--data", p["data"]] + TRAIN[1:], steps)
+
+
+def step_bundle(work: Path) -> None:
+    from ganstudio.training.publish import export_safetensors
+
+    p = paths(work)
+    export_safetensors(p["run"], p["model"], metadata={"name": NAME, "recipe": "models/recipes/faces.py"})
+    print(f"wrote {p['model']} ({p['model'].stat().st_size / 1e6:.1f} MB)")
+
+
+def _load_labelled(folder: Path, limit: int = 0, size: int = SIZE):
+    """(images (N, 3, S, S) uint8 tensor, targets (N, K)) from a faces folder and its labels.jsonl."""
+    import cv2
+    import torch
+
+    from ganstudio.core.imageio import read_image
+
+    rows = [json.loads(x) for x in (folder / "labels.jsonl").read_text().splitlines()]
+    if limit:
+        rows = rows[:limit]
+    imgs = np.stack([cv2.resize(read_image(folder / r["file"]).rgb8(), (size, size), interpolation=cv2.INTER_AREA)
+                     for r in rows])
+    targets = np.array([[float(get(r)) for _n, _k, get in ATTRIBUTES] for r in rows], np.float32)
+    return torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), targets
+
+
+def step_classifiers(work: Path) -> None:
+    import torch
+
+    from ganstudio.training.attributes import accuracy, train_attribute_model
+
+    p = paths(work)
+    x, y = _load_labelled(p["data"], limit=12000)
+    hx, hy = _load_labelled(p["held"], limit=1000)
+    names, kinds = [a[0] for a in ATTRIBUTES], [a[1] for a in ATTRIBUTES]
+    out = {}
+    for tag, seed, width in (("A", 0, 32), ("B", 1, 24)):
+        model = train_attribute_model(x, y, names, kinds, epochs=4, seed=seed, width=width, log=print)
+        acc = accuracy(model, hx.float() / 127.5 - 1, hy)
+        print(f"classifier {tag} on held-out renders:", {k: round(v, 3) for k, v in acc.items()})
+        out[tag] = {"state": model.state(), "width": width, "heldout": acc}
+    torch.save(out, p["classifiers"])
+
+
+def _classifiers(work: Path):
+    import torch
+
+    from ganstudio.training.attributes import AttributeModel
+
+    saved = torch.load(paths(work)["classifiers"], weights_only=True)
+    return {k: AttributeModel.from_state(v["state"], width=v["width"]) for k, v in saved.items()}, saved
+
+
+def _render(lm, w, batch: int = 64):
+    """W (N, D) -> images (N, 3, H, W) in [-1, 1], stored noise (the bundled model's fixed noise)."""
+    import torch
+
+    from ganstudio.engines.latent import synthesize
+
+    out = []
+    for i in range(0, len(w), batch):
+        wp = torch.as_tensor(w[i:i + batch], dtype=torch.float32)[:, None].repeat(1, lm.n_latent, 1)
+        with torch.no_grad():
+            img = synthesize(lm, wp.to(lm.device), noise="stored")
+        out.append(torch.as_tensor(img).permute(0, 3, 1, 2).float() / 127.5 - 1
+                   if isinstance(img, np.ndarray) else img.float().cpu())
+    return torch.cat(out)
+
+
+def step_directions(work: Path, n: int = 6000, frac: float = 0.3) -> None:
+    import torch
+
+    from ganstudio.core.files import file_sha256
+    from ganstudio.engines.latent import map_z, open_model
+    from ganstudio.engines.latent.directions import DirectionSet, fit_hyperplane, save_directions
+
+    p = paths(work)
+    lm = open_model(str(p["model"]), device="cpu", precision="fp32")
+    classifiers, _ = _classifiers(work)
+    z = np.random.default_rng(123).standard_normal((n, lm.z_dim)).astype(np.float32)
+    w = np.asarray(map_z(lm, z))
+    scores = classifiers["A"].predict(_render(lm, w))
+    vectors, scales, names = [], [], []
+    for j, (attr, _kind, _get) in enumerate(ATTRIBUTES):
+        order = np.argsort(scores[:, j])
+        k = int(n * frac)
+        idx = np.concatenate([order[:k], order[-k:]])
+        labels = np.concatenate([np.zeros(k, bool), np.ones(k, bool)])
+        normal, _offset = fit_hyperplane(w[idx], labels)
+        vectors.append(normal)
+        scales.append(float(np.std(w @ normal)))
+        names.append(DIRECTION_NAMES[attr])
+        print(f"direction {attr}: fitted on {2 * k} samples")
+    dirs = DirectionSet(names, np.stack(vectors), "w", file_sha256(p["model"]), "supervised",
+                        scales=np.array(scales, np.float32),
+                        meta={"method": "InterFaceGAN: logistic boundary in W on classifier A's top/bottom 30 %",
+                              "samples": n, "attributes": [a[0] for a in ATTRIBUTES]})
+    save_directions(p["directions"], dirs)
+    print(f"wrote {p['directions']}")
+    del torch
+
+
+def step_measure(work: Path, n: int = 1000, strength: float = 2.0) -> dict:
+    import torch
+
+    from ganstudio.engines.latent import map_z, open_model
+    from ganstudio.engines.latent.directions import load_directions
+    from ganstudio.core.files import file_sha256
+    from ganstudio.training.metrics import Embedder, embed_files, frechet_distance
+
+    p = paths(work)
+    lm = open_model(str(p["model"]), device="cpu", precision="fp32")
+    dirs = load_directions(p["directions"], file_sha256(p["model"]))
+    classifiers, saved = _classifiers(work)
+    b = classifiers["B"]
+    z = np.random.default_rng(7).standard_normal((n, lm.z_dim)).astype(np.float32)
+    w = np.asarray(map_z(lm, z))
+    base = b.predict(_render(lm, w))
+    matrix = {}
+    for i, name in enumerate(dirs.names):
+        step = strength * float(dirs.scales[i]) * dirs.vectors[i]
+        up = b.predict(_render(lm, w + step))
+        down = b.predict(_render(lm, w - step))
+        matrix[name] = {a[0]: round(float((up[:, j] - down[:, j]).mean()) / 2, 4) for j, a in enumerate(ATTRIBUTES)}
+        print(name, matrix[name])
+    # FID of the bundled model against the held-out renders (64 px, as trained)
+    emb = Embedder("cpu")
+    held = sorted(p["held"].glob("*.png"))[:2000]
+    real = embed_files(emb, held, SIZE)
+    gen = torch.Generator().manual_seed(11)
+    fake = []
+    for i in range(0, 2000, 100):
+        zz = torch.randn(100, lm.z_dim, generator=gen).numpy()
+        fake.append(emb(_render(lm, np.asarray(map_z(lm, zz)))))
+    fid = frechet_distance(np.concatenate(fake), real)
+    result = {"direction_effects": matrix, "strength_in_std": strength, "samples": n,
+              emb.key: round(fid, 2), f"{emb.key}_n": 2000,
+              "classifier_B_heldout": {k: round(v, 3) for k, v in saved["B"]["heldout"].items()},
+              "classifier_A_heldout": {k: round(v, 3) for k, v in saved["A"]["heldout"].items()}}
+    p["measure"].write_text(json.dumps(result, indent=2))
+    print(f"{emb.key} {fid:.2f}")
+    return result
+
+
+STEPS_ALL = ("data", "train", "bundle", "classifiers", "directions", "measure")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("step", choices=STEPS_ALL + ("all",))
+    ap.add_argument("--work", type=Path, required=True, help="working folder (data, run, classifiers)")
+    ap.add_argument("--steps", type=int, default=STEPS, help=f"training steps (default {STEPS})")
+    args = ap.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    todo = STEPS_ALL if args.step == "all" else (args.step,)
+    for s in todo:
+        print(f"== {s}")
+        if s == "train":
+            step_train(args.work, args.steps)
+        else:
+            globals()[f"step_{s}"](args.work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -394,9 +394,12 @@ class LabelPhotoDataset(Dataset):
     """SPADE: label maps + photos (+ instance maps), matched by stem; the same crop / flip on all.
     Item: {"label": (1, S, S) int64 ids, "image": (3, S, S), "instance": (1, S, S) int64 or absent}."""
 
-    def __init__(self, triples: Sequence[tuple], size: int, seed: int, flip: bool = True) -> None:
+    def __init__(self, triples: Sequence[tuple], size: int, seed: int, flip: bool = True, load_size: int = 0) -> None:
+        """``load_size`` (default ``size``): maps and photos are resized to it (shorter side), then cropped
+        to ``size``: training on crops of larger scenes is cheaper per step and keeps their scale."""
         self.triples, self.size, self.seed, self.flip = list(triples), int(size), int(seed), flip
-        self.cache = _Cache(self._decode, len(self.triples), cache_fits(len(self.triples), size, 5))
+        self.load_size = int(load_size or size)
+        self.cache = _Cache(self._decode, len(self.triples), cache_fits(len(self.triples), self.load_size, 5))
 
     def _decode(self, i: int):
         lab_path, img_path, inst_path = self.triples[i]
@@ -405,8 +408,8 @@ class LabelPhotoDataset(Dataset):
         h, w = ids.shape
         if img.shape[:2] != (h, w):  # the photo follows the label map's size
             img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-        ids = resize_short(ids[:, :, None].astype(np.uint16), self.size, nearest=True)[:, :, 0]
-        img = resize_short(img, self.size)
+        ids = resize_short(ids[:, :, None].astype(np.uint16), self.load_size, nearest=True)[:, :, 0]
+        img = resize_short(img, self.load_size)
         inst = None
         if inst_path is not None:
             inst = load_label_map(inst_path).astype(np.uint16)

@@ -186,7 +186,6 @@ def step_measure(work: Path, n: int = 1000, strength: float = 2.0) -> dict:
     b = classifiers["B"]
     z = np.random.default_rng(7).standard_normal((n, lm.z_dim)).astype(np.float32)
     w = np.asarray(map_z(lm, z))
-    base = b.predict(_render(lm, w))
     matrix = {}
     for i, name in enumerate(dirs.names):
         step = strength * float(dirs.scales[i]) * dirs.vectors[i]

@@ -129,3 +129,16 @@ def test_an_image_that_fails_to_decode_during_training_is_replaced_not_fatal(tmp
     item = ds[(0, 1)]  # falls through to the next decodable image (index 2)
     assert torch.allclose(item["image"], torch.full((3, 8, 8), 120 / 127.5 - 1))
     assert ds.cache.bad == {1}
+
+
+def test_layout_scores_count_per_class_accuracy_and_iou():
+    from ganstudio.training.segmenter import layout_scores
+
+    target = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 2]])
+    pred = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 1]])
+    s = layout_scores(pred, target, 3)
+    assert s["pixel_accuracy"] == pytest.approx(6 / 8)
+    assert s["class_accuracy"] == pytest.approx([3 / 4, 1.0, 0.0])
+    # IoU: class 0: 3 / (4 + 3 - 3) = 0.75; class 1: 3 / (3 + 5 - 3) = 0.6; class 2: 0 / 1 = 0
+    assert s["class_iou"] == pytest.approx([0.75, 0.6, 0.0])
+    assert s["mIoU"] == pytest.approx((0.75 + 0.6 + 0.0) / 3)

@@ -13,7 +13,8 @@ Data: ``--labels DIR`` (indexed / grey PNGs of label ids), ``--images DIR`` (pho
 ``--instances DIR``, matched by file stem; ``--label-set`` ade20k (150 labels + dontcare 255), coco (182 +
 dontcare + instance edges), cityscapes (35 + instance edges) or a number N (N labels). The label encoding
 is the Paint tab's (``nets.spade.make_semantics``), so a trained model paints with the same palette.
-``--arch ngf=16 nhidden=64`` for small models. Exported: ``final/latest_net_G.pth`` (+ ``.json`` sidecar
+``--arch ngf=16 nhidden=64`` for small models; ``--option load_size=256 --size 128`` trains on 128 px crops of
+256 px scenes (the generator is fully convolutional: it then renders whole 256 px maps). Exported: ``final/latest_net_G.pth`` (+ ``.json`` sidecar
 with the label set, which the Paint tab reads) and ``latest_net_D.pth``.
 Metrics: FID of outputs against the held-out photos, PSNR / SSIM against them (a rough guide only: many
 photos fit one layout).
@@ -99,7 +100,8 @@ class SPADERecipe(Recipe):
         return report
 
     def dataset(self):
-        return LabelPhotoDataset(self.train_triples, self.cfg.size, self.cfg.seed)
+        load = int(self.cfg.options.get("load_size", 0) or self.cfg.size)
+        return LabelPhotoDataset(self.train_triples, self.cfg.size, self.cfg.seed, load_size=load)
 
     @property
     def semantic_nc(self) -> int:

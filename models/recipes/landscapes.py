@@ -1,0 +1,169 @@
+"""Recipe of the bundled `landscapes` model (Paint tab): a small SPADE generator trained on procedural
+ADE20K-labelled landscape maps paired with photos rendered from them (GAN Studio's landscape renderer,
+textures from CC0 / public-domain photos), so the Paint tab's ADE20K palette paints it as it is.
+
+    python models/recipes/landscapes.py all --work WORK    # data | train | bundle | segmenter | measure
+
+Steps:
+1. data:      4 000 training and 300 held-out (another seed) label-map / photo pairs at 256 px
+              (ganstudio.datamakers.landscapes).
+2. train:     `ganstudio train spade --label-set ade20k` on 128 px crops of the 256 px scenes (TRAIN below;
+              the generator is fully convolutional and renders whole 256 px maps).
+3. bundle:    fp16 safetensors -> models/landscapes.safetensors (its label set goes in the manifest entry).
+4. segmenter: a small U-Net trained on the training pairs (photo -> labels), as the SPADE paper measures
+              layout fidelity with a segmenter.
+5. measure:   the segmenter on the model's renders of the held-out maps at 256 px: pixel accuracy,
+              per-class accuracy and mIoU against the painted maps (and, for reference, on the held-out
+              renders themselves), and FID against the held-out renders.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+NAME = "landscapes"
+TRAIN = ["spade", "--label-set", "ade20k", "--size", 128, "--option", "load_size=256", "--batch", 4,
+         "--lr", 0.0002, "--seed", 0, "--holdout", 0, "--arch", "ngf=16", "--arch", "nhidden=64",
+         "--arch", "ndf=32", "--checkpoint-every", 250, "--sample-every", 250, "--no-metrics", "--keep", 2]
+STEPS = 6000
+
+
+def paths(work: Path) -> dict:
+    return {"data": work / "data", "held": work / "heldout", "run": work / "run", "seg": work / "segmenter.pt",
+            "model": C.MODELS / f"{NAME}.safetensors", "measure": work / "measurements.json"}
+
+
+def step_data(work: Path) -> None:
+    p = paths(work)
+    C.run(C.datamaker("landscapes", "--count", 4000, "--size", 256, "--seed", 0, "-o", p["data"], "--quiet"))
+    C.run(C.datamaker("landscapes", "--count", 300, "--size", 256, "--seed", 1, "-o", p["held"], "--quiet"))
+
+
+def step_train(work: Path, steps: int = STEPS) -> None:
+    p = paths(work)
+    C.train_or_resume(p["run"], TRAIN[:1] + ["--labels", p["data"] / "labels", "--images", p["data"] / "images"]
+                      + TRAIN[1:], steps)
+
+
+def step_bundle(work: Path) -> None:
+    from ganstudio.training.publish import export_safetensors
+
+    p = paths(work)
+    export_safetensors(p["run"], p["model"], metadata={"name": NAME, "recipe": "models/recipes/landscapes.py"})
+    print(f"wrote {p['model']} ({p['model'].stat().st_size / 1e6:.1f} MB)")
+
+
+def _classes(work: Path) -> dict[int, str]:
+    """{ADE20K id: name} of the classes the data maker uses (its classes.json)."""
+    data = json.loads((paths(work)["data"] / "classes.json").read_text())
+    return {int(c["id"]): c["name"] for c in data["classes"]}
+
+
+def _pairs(folder: Path, ids: list[int], limit: int = 0, size: int = 128):
+    """(photos (N, 3, S, S) uint8, labels (N, S, S) class indices into ``ids``, -1 elsewhere)."""
+    import cv2
+    import torch
+
+    from ganstudio.core.imageio import read_image
+
+    lut = np.full(256, -1, np.int64)
+    for k, i in enumerate(ids):
+        lut[i] = k
+    names = sorted(p.name for p in (folder / "labels").glob("*.png"))
+    if limit:
+        names = names[:limit]
+    photos, labels = [], []
+    for n in names:
+        img = read_image(folder / "images" / n).rgb8()
+        lab = np.asarray(read_image(folder / "labels" / n).pixels[..., 0])
+        if size != img.shape[0]:
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+            lab = cv2.resize(lab, (size, size), interpolation=cv2.INTER_NEAREST)
+        photos.append(img)
+        labels.append(lut[lab])
+    return (torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(np.stack(labels)), names)
+
+
+def step_segmenter(work: Path) -> None:
+    import torch
+
+    from ganstudio.training.segmenter import layout_scores, predict, train_segmenter
+
+    p = paths(work)
+    ids = sorted(_classes(work))
+    x, y, _ = _pairs(p["data"], ids, limit=3000)
+    net = train_segmenter(x, y, len(ids), epochs=5, log=print)
+    hx, hy, _ = _pairs(p["held"], ids)
+    ref = layout_scores(predict(net, hx), hy, len(ids))
+    print(f"segmenter on held-out renders: pixel acc {ref['pixel_accuracy']:.3f}, mIoU {ref['mIoU']:.3f}")
+    torch.save({"state": net.state_dict(), "ids": ids, "on_real": ref}, p["seg"])
+
+
+def step_measure(work: Path) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    from ganstudio.engines.paint import render
+    from ganstudio.training.metrics import Embedder, frechet_distance
+    from ganstudio.training.segmenter import Segmenter, layout_scores, predict
+
+    p = paths(work)
+    saved = torch.load(p["seg"], weights_only=True)
+    ids = saved["ids"]
+    net = Segmenter(len(ids))
+    net.load_state_dict(saved["state"])
+    net.eval()
+    hx, hy, files = _pairs(p["held"], ids, size=256)
+    from ganstudio.core.imageio import read_image
+
+    fakes = []
+    for n in files:
+        label_map = np.asarray(read_image(p["held"] / "labels" / n).pixels[..., 0])
+        rgb = render(label_map, model=str(p["model"]), size="full", device="cpu", precision="fp32")
+        fakes.append(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1))
+    fake = torch.stack(fakes)
+    # the segmenter runs at 128 px (as trained): renders area-downscaled, maps nearest-downscaled
+    small = F.interpolate(fake.float(), size=(128, 128), mode="area") / 127.5 - 1
+    y_small = F.interpolate(hy[:, None].float(), size=(128, 128), mode="nearest")[:, 0].long()
+    on_fake = layout_scores(predict(net, small), y_small, len(ids))
+    emb = Embedder("cpu")
+    fid = frechet_distance(emb(fake.float() / 127.5 - 1), emb(hx.float() / 127.5 - 1))
+    names = _classes(work)
+    per_class = {names[i]: (None if np.isnan(a) else round(float(a), 3)) for i, a in zip(ids, on_fake["class_accuracy"])}
+    result = {"layout_on_model_renders": {k: round(v, 4) for k, v in on_fake.items() if not isinstance(v, list)},
+              "layout_on_real_renders": {k: round(v, 4) for k, v in saved["on_real"].items() if not isinstance(v, list)},
+              "class_accuracy_on_model_renders": per_class, emb.key: round(fid, 2), f"{emb.key}_n": len(fake)}
+    p["measure"].write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=1))
+    return result
+
+
+STEPS_ALL = ("data", "train", "bundle", "segmenter", "measure")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("step", choices=STEPS_ALL + ("all",))
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--steps", type=int, default=STEPS)
+    args = ap.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    for s in (STEPS_ALL if args.step == "all" else (args.step,)):
+        print(f"== {s}")
+        if s == "train":
+            step_train(args.work, args.steps)
+        else:
+            globals()[f"step_{s}"](args.work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""Recipe of the bundled `painting` model (Stylize tab): a CycleGAN between photographs and a painting-like
+domain, both directions.
+
+What the "painting" domain is, plainly: not paintings by artists (none can be had here), but *other*
+photographs rendered by GAN Studio's own painterly filter (Kuwahara smoothing, softened colour steps,
+darkened edges, a canvas or paper texture; ganstudio.datamakers.paintings). The photo pool (scikit-image's
+CC0 / public-domain photos and the GPL-2+ nature photos of Debian's mate-backgrounds and
+plasma-workspace-wallpapers) is split in two halves, so no photo is seen in both domains: the model has to
+learn the look, not undo a filter on the same picture.
+
+    python models/recipes/painting.py all --work WORK    # data | train | bundle | measure
+
+Steps:
+1. data:    1 500 random crops per domain at 256 px, plus held-out crops (testA / testB).
+2. train:   `ganstudio train cyclegan` on 128 px crops (ResNet-6, ngf 32; TRAIN below).
+3. bundle:  both generators in fp16 safetensors: models/painting_AtoB.safetensors (photo -> painting) and
+            models/painting_BtoA.safetensors (painting -> photo).
+4. measure: per direction, FID of the outputs against the other domain's held-out crops, and how much of
+            the content survives: SSIM between the edge maps of each input and its output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+NAME = "painting"
+TRAIN = ["cyclegan", "--size", 128, "--batch", 1, "--lr", 0.0002, "--seed", 0, "--holdout", 0,
+         "--arch", "ngf=32", "--arch", "ndf=32", "--arch", "n_blocks=6",
+         "--checkpoint-every", 500, "--sample-every", 250, "--no-metrics", "--keep", 2]
+STEPS = 20000
+
+
+def paths(work: Path) -> dict:
+    return {"data": work / "data", "run": work / "run", "measure": work / "measurements.json",
+            "a2b": C.MODELS / f"{NAME}_AtoB.safetensors", "b2a": C.MODELS / f"{NAME}_BtoA.safetensors"}
+
+
+def step_data(work: Path) -> None:
+    C.run(C.datamaker("paintings", "--count", 1500, "--size", 256, "--seed", 0, "-o", paths(work)["data"], "--quiet"))
+
+
+def step_train(work: Path, steps: int = STEPS) -> None:
+    p = paths(work)
+    C.train_or_resume(p["run"], TRAIN[:1] + ["--data-a", p["data"] / "trainA", "--data-b", p["data"] / "trainB"]
+                      + TRAIN[1:], steps)
+
+
+def step_bundle(work: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    p = paths(work)
+    for key, name in (("a2b", "latest_net_G_A.pth"), ("b2a", "latest_net_G_B.pth")):
+        sd = torch.load(p["run"] / "final" / name, map_location="cpu", weights_only=True)
+        save_file({k: v.half().contiguous() for k, v in sd.items()}, str(p[key]),
+                  metadata={"format": "ganstudio-generator", "name": f"{NAME} {key}"})
+        print(f"wrote {p[key]} ({p[key].stat().st_size / 1e6:.1f} MB)")
+
+
+def _load_folder(folder: Path, size: int, limit: int = 200):
+    import torch
+
+    from ganstudio.training.data import load_rgb, resize_short, to_tensor
+
+    out = []
+    for f in sorted(folder.glob("*.png"))[:limit]:
+        img = resize_short(load_rgb(f), size)
+        h, w = img.shape[:2]
+        y, x = (h - size) // 2, (w - size) // 2
+        out.append(to_tensor(img[y:y + size, x:x + size]))
+    return torch.stack(out)
+
+
+def step_measure(work: Path, size: int = 256) -> dict:
+    import torch
+
+    from ganstudio.checkpoints.loader import load_model
+    from ganstudio.training.metrics import fid_between
+    from ganstudio.training.metrics_content import edge_ssim
+
+    p = paths(work)
+    a = _load_folder(p["data"] / "testA", size)
+    b = _load_folder(p["data"] / "testB", size)
+    result = {"size": size, "heldout_a": len(a), "heldout_b": len(b)}
+    for key, src, other in (("AtoB", a, b), ("BtoA", b, a)):
+        net, _ = load_model(p["a2b" if key == "AtoB" else "b2a"])
+        with torch.no_grad():
+            out = torch.cat([net(src[i:i + 8]).float() for i in range(0, len(src), 8)])
+        for k, v in fid_between(out, other, "cpu").items():
+            result[f"{k}_{key}"] = v
+        # reference: the distance the translation has to cover (input domain vs target domain)
+        for k, v in fid_between(src, other, "cpu").items():
+            result[f"{k}_{key}_untranslated"] = v
+        result[f"edge_ssim_{key}"] = round(edge_ssim(src, out), 4)
+    p["measure"].write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=1))
+    return result
+
+
+STEPS_ALL = ("data", "train", "bundle", "measure")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("step", choices=STEPS_ALL + ("all",))
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--steps", type=int, default=STEPS)
+    args = ap.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    for s in (STEPS_ALL if args.step == "all" else (args.step,)):
+        print(f"== {s}")
+        if s == "train":
+            step_train(args.work, args.steps)
+        else:
+            globals()[f"step_{s}"](args.work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -18,6 +18,7 @@ the app from starting).
                                                      # (without it: the first opens, the rest are named as not opened)
         def export(self) -> None                     # File > Export… (enabled only where it exists)
         def shutdown(self) -> None                   # on window close, before every worker is joined
+        def confirm_close(self) -> bool              # on window close, first: False keeps the window open
         def undo_stack(self) -> QUndoStack          # Edit > Undo / Redo follow it while the tab is current:
                                                      # enabled, and named ("Undo Brush stroke"), as it changes
         def undo(self) -> None / def redo(self) -> None   # without a stack: Edit > Undo / Redo call these
@@ -82,7 +83,7 @@ TABS: list[tuple[str, Optional[str], Optional[str]]] = [
     ("Paint", "ganstudio.ui.paint_panel", "PaintPanel"),
     ("Stylize", "ganstudio.ui.stylize_panel", "StylizePanel"),
     ("Upscale", "ganstudio.ui.upscale_panel", "UpscalePanel"),
-    ("Train", None, None),
+    ("Train", "ganstudio.ui.train_panel", "TrainPanel"),
 ]
 
 NOT_LANDED = {
@@ -98,7 +99,7 @@ TAB_TIPS = {
     "Paint": "Paint a semantic layout; SPADE turns it into an image as you go",
     "Stylize": "CycleGAN / pix2pix style transfer, one photo or whole folders",
     "Upscale": "Real-ESRGAN / ESRGAN super-resolution, one image or whole folders",
-    "Train": "Training lands in a later release",
+    "Train": "Train or fine-tune a GAN on your own folders, watch it learn, use the result",
 }
 
 SYSINFO_TARGET = "ganstudio.engines.sysinfo:system_info"
@@ -646,6 +647,12 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        # a panel may ask first (the Train tab: stop a run, or keep it training in the background)
+        for panel in self.panels.values():
+            confirm = getattr(panel, "confirm_close", None)
+            if callable(confirm) and not confirm():
+                event.ignore()
+                return
         self.save_settings()
         self._job_timer.stop()
         for title, panel in self.panels.items():

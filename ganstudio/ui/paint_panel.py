@@ -59,7 +59,9 @@ except ImportError:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-ENGINE = "ganstudio.engines.paint"
+# the jobs this tab runs (resolved in the worker: the UI never imports the engine); renders are the scheduler's
+DESCRIBE_TARGET = "ganstudio.engines.paint:describe_model"
+OPEN_TARGET = "ganstudio.engines.paint:open_for_canvas"
 TOOL_TEXT = {"brush": "Brush (B)", "eraser": "Eraser (E)", "fill": "Fill (G or F)", "line": "Line (L)",
              "rect": "Rectangle (R)", "polygon": "Polygon (P): click points, double-click / Enter to fill",
              "eyedropper": "Eyedropper (I)", "pan": "Pan (H; or middle button / space + drag)"}
@@ -397,7 +399,7 @@ class PaintPanel(QWidget):
         self.status.setText(f"Loading {Path(model).name}…")
         self._select_in_box(model)
         s = _settings()
-        return self.describe_job.start(f"{ENGINE}:describe_model",
+        return self.describe_job.start(DESCRIBE_TARGET,
                                        {"model": model, "overrides": overrides,
                                         "device": s.device if s else "auto"})
 
@@ -668,7 +670,7 @@ class PaintPanel(QWidget):
             kwargs.update(colors=self._palette.colors.tolist(), names=list(self._palette.names))
         self.status.setText(f"Opening {p.name}…")
         self._opening = (p.name, str(p))
-        self.open_job.start(f"{ENGINE}:open_for_canvas", kwargs)  # a file opened before it is dropped
+        self.open_job.start(OPEN_TARGET, kwargs)  # a file opened before it is dropped
         return True
 
     @Slot(object)

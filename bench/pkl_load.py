@@ -11,7 +11,9 @@ and the peak resident memory it adds to the process (VmHWM after - before, so to
 counted; resident pages of a memory-mapped file count too). Two calls are timed:
     read   ganstudio.checkpoints.read_checkpoint(path): the file -> G_ema's tensors
     load   ganstudio.load_model(path): read, detect, check, build, load_state_dict -> the network
-The pickle side reads G_ema only: G, D and their blobs are parsed as spans of the mapped file and skipped.
+The pickle side decodes G_ema only: G, D and their storage blobs are skipped (kept as file positions).
+safetensors' read hands out tensors backed by the memory-mapped file, so its "read" touches almost nothing
+(the copy happens in load_state_dict): compare "load", the whole path an engine takes.
 
 Usage: python bench/pkl_load.py [--resolution 1024] [--repeats 3] [--folder DIR (keep the files there)]
 """

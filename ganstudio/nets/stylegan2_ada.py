@@ -14,16 +14,20 @@ Tensors: ``z`` (N, z_dim) standard normal; ``c`` (N, c_dim) class labels (one-ho
 
 Precision: blocks named in ``fp16_resolutions`` run in float16 upstream. Here they do so on CUDA only; on the
 CPU (and with ``force_fp32=True``) every block runs in float32, the exact function of the weights (see the
-SPEC §5 for the size of the fp16 difference). ``force_fp32=False`` reproduces the official CPU float16
-behaviour op for op.
+SPEC §5 for the size of the fp16 difference). ``force_fp32=False`` runs them in float16 on the CPU too, with
+the official op sequence (SPEC §3.5 / §3.8: the float16 pre-normalisation, the scaled path for batches > 1,
+the casts); the shared fixture has no float16 block, so that path is checked here only for being float16 and
+within rounding of float32.
 
 Two calling conventions share one set of weights:
-* NVIDIA's: ``G.sample(z, c, truncation_psi, truncation_cutoff, noise_mode)``, ``G.mapping(z, c, psi,
-  cutoff)`` -> ws, ``G.synthesis(ws, noise_mode=...)`` with noise modes 'const' / 'random' / 'none';
+* NVIDIA's: ``G.sample(z, c, truncation_psi, truncation_cutoff, noise_mode, force_fp32)`` (their
+  ``G(z, c, ...)``), ``G.mapping(z, c, psi, cutoff)`` -> ws, ``G.synthesis(ws, noise_mode=..., force_fp32=...)``
+  with noise modes 'const' / 'random' / 'none';
 * rosinality's, which the latent engine speaks (``nets/stylegan2.py``): ``forward(styles, truncation=...,
-  truncation_latent=..., input_is_latent=..., noise=[...], randomize_noise=...)``, ``get_latent``,
-  ``mean_latent``, ``stored_noise``, ``noise_shapes``, ``make_noise``, ``n_latent``, ``style_dim``, ``size``,
-  ``num_layers`` and ``synthesis(wplus, noise_list)``.
+  truncation_latent=..., input_is_latent=..., noise=[...], randomize_noise=..., c=...)``, ``get_latent(z, c)``,
+  ``mean_latent`` (= ``w_avg``), ``stored_noise``, ``noise_shapes``, ``make_noise``, ``n_latent``,
+  ``style_dim``, ``size``, ``num_layers`` and ``synthesis(wplus, noise_list)``; plus ``style_layers()`` (the
+  affine weights SeFa factorises), ``forward_blocks()`` (for progress / Cancel) and ``class_vector(c, n)``.
 """
 from __future__ import annotations
 
@@ -584,6 +588,14 @@ class Generator(nn.Module):
         """(W+ row, affine weight (in_channels, w_dim)) for each styled conv: the matrices SeFa factorises
         (rosinality's ``conv.modulation.weight``)."""
         return [(row, layer.affine.weight) for row, layer in enumerate(self.synthesis.noise_layers())]
+
+    def forward_blocks(self) -> list[nn.Module]:
+        """The synthesis layers in the order a forward runs them (b4.conv1, b4.torgb, b8.conv0, ...): what
+        progress reporting and Cancel hook into (rosinality's ``[conv1, to_rgb1, *convs, *to_rgbs]``)."""
+        out: list[nn.Module] = []
+        for block in self.synthesis.blocks():
+            out += block.layers() + ([block.torgb] if hasattr(block, "torgb") else [])
+        return out
 
     # -- NVIDIA's call ------------------------------------------------------------------------------------
     def sample(self, z: torch.Tensor, c=None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,

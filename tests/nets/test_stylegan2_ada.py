@@ -128,6 +128,25 @@ def test_rosinality_interface_gives_the_same_images(ada_dir):
     rows = net.style_layers()
     assert [r for r, _ in rows] == list(range(7))
     assert rows[0][1] is net.synthesis.b4.conv1.affine.weight and rows[2][1] is net.synthesis.b8.conv1.affine.weight
+    blocks = net.forward_blocks()
+    assert len(blocks) == 11 and blocks[:3] == [net.synthesis.b4.conv1, net.synthesis.b4.torgb, net.synthesis.b8.conv0]
+
+
+def test_projection_gradients_reach_the_latent():
+    """The latent engine's projection optimises W+ through ``synthesis(wplus, stored noise)``."""
+    g = tiny_ada_generator(fp16_resolutions=(16,), conv_clamp=1.0)
+    g.requires_grad_(False)
+    wplus = g.mean_latent()[:, None].repeat(1, g.n_latent, 1).requires_grad_(True)
+    target = torch.zeros(1, 3, 16, 16)
+    opt = torch.optim.Adam([wplus], lr=0.05)
+    losses = []
+    for _ in range(5):
+        loss = torch.nn.functional.mse_loss(g.synthesis(wplus, g.stored_noise()), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert wplus.grad is not None and wplus.grad.abs().sum() > 0 and losses[-1] < losses[0]
 
 
 def test_same_function_as_rosinality_generator_with_converted_weights(ada_dir):

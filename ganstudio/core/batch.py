@@ -129,8 +129,7 @@ def gather_inputs(inputs: Iterable, recursive: bool = True, output: Optional[Pat
     pairs: list[tuple[Path, Path]] = []
     seen: set[Path] = set()
 
-    def add(f: Path, rel: Path, holds_output: bool) -> None:
-        key = f.resolve()
+    def add(f: Path, rel: Path, holds_output: bool, key: Path) -> None:
         if key in seen:
             return  # the same file given twice (a file and its folder): processed once
         if holds_output and out_res in key.parents:
@@ -152,9 +151,12 @@ def gather_inputs(inputs: Iterable, recursive: bool = True, output: Optional[Pat
             # folder above it (-o ~/maps for ~/maps/city) holds the inputs themselves
             holds_output = out_res is not None and pr in out_res.parents
             for f in files:
-                add(f, prefix / f.relative_to(p), holds_output)
+                rel = f.relative_to(p)
+                # the resolved folder + the relative path: one realpath per folder instead of one per file
+                # (resolving each of 60 000 files took 20 s)
+                add(f, prefix / rel, holds_output, key=pr / rel)
         elif accept(p) or not folders:
-            add(p, Path(p.name), False)
+            add(p, Path(p.name), False, key=p.resolve())
     return pairs
 
 

@@ -634,5 +634,8 @@ def test_a_large_image_says_what_it_will_take_first(fast, tmp_path, monkeypatch)
     token.set_listener(told.append)
     steps = []
     run_to_completion(U.upscale_file(src, tmp_path / "o.png", upscaler=fast, cancel=token), steps.append)
-    assert steps[0].extra["notice"].startswith("p.png: 40×40 → 80×80: about ")
-    assert "of memory, about" in steps[0].message and told[0].extra["notice"] == steps[0].extra["notice"]
+    notices = [p.extra["notice"] for p in steps if p.extra.get("notice")]
+    assert steps[0].extra.get("notice") and len(notices) == 2  # before anything runs
+    assert notices[0].startswith("p.png: 40×40 → 80×80: about ") and notices[0].endswith("measuring the speed…")
+    assert "of memory, about " in notices[1] and " s on CPU" in notices[1]  # then the time
+    assert [p.extra["notice"] for p in told if p.extra.get("notice")] == notices  # the CLI / GUI get them too

@@ -12,7 +12,7 @@ from typing import Optional
 from ganstudio.core.errors import InputError
 from ganstudio.core.files import same_file
 from ganstudio.core.imageio import ImageData, read_image, write_image
-from ganstudio.core.progress import CancelToken, Progress
+from ganstudio.core.progress import CancelToken
 from ganstudio.engines.upscale import pipeline as P
 from ganstudio.engines.upscale.pipeline import inspect_model  # noqa: F401  (a job of this tab)
 
@@ -61,11 +61,8 @@ def upscale_for_view(
         image = read_image(path)
     up = P.load_upscaler(model, device, precision)
     out_scale = out_scale or float(up.scale)
-    if P.should_announce(image.height, image.width, out_scale):
-        alpha_kind = alpha if P.keeps_alpha(image) else None
-        cost = P.estimate_cost(up, image.height, image.width, image.channels, 2 if image.bit_depth == 16 else 1,
-                               alpha=alpha_kind, scale=out_scale, tile=tile)
-        yield Progress(0, 1, cost.text(), extra={"notice": cost.text(), "cost": cost})
+    yield from P.announce(up, image.height, image.width, image.channels, 2 if image.bit_depth == 16 else 1,
+                          alpha=alpha if P.keeps_alpha(image) else None, scale=out_scale, tile=tile)
     out = yield from P.upscale_image(image, scale=out_scale, tile=tile, alpha=alpha, upscaler=up, cancel=cancel)
     # the display copy is made here, in the worker: for plain 8-bit RGB it is the pixels themselves
     display = out.rgba8() if out.alpha is not None else out.rgb8()

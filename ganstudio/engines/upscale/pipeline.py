@@ -49,7 +49,7 @@ from torch.nn import functional as F
 
 from ganstudio.core.errors import InputError
 from ganstudio.core.imageio import ImageData
-from ganstudio.core.progress import CancelToken, Progress, format_eta, map_progress, run_to_completion
+from ganstudio.core.progress import CancelToken, Progress, map_progress, run_to_completion
 from ganstudio.engines import tiling
 from ganstudio.runtime import Runtime, describe_device, resolve_runtime, watch_blocks
 
@@ -570,9 +570,10 @@ class Cost:
         how = ("read in strips and written tile by tile" if self.streamed_in and self.streamed_out else
                "written tile by tile" if self.streamed_out else "held in memory")
         when = f", about {format_duration(self.seconds)}" if self.seconds is not None else ""
-        return (f"{w}×{h} → {ow}×{oh}: about {format_bytes(self.memory_bytes)} of memory{when} on "
+        text = (f"{w}×{h} → {ow}×{oh}: about {format_bytes(self.memory_bytes)} of memory{when} on "
                 f"{self.runtime} ({self.tiles} tile{'s' if self.tiles != 1 else ''} of {self.tile} px; "
                 f"the result is {how})")
+        return text if self.seconds is not None else text + "; measuring the speed…"
 
 
 def format_bytes(n: float) -> str:
@@ -587,11 +588,31 @@ def format_duration(seconds: float) -> str:
         return f"{max(1, round(seconds))} s"
     if seconds < 5400:
         return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h ({format_eta(seconds)})"
+    return f"{seconds / 3600:.1f} h"
 
 
 def should_announce(h: int, w: int, out_scale: float) -> bool:
     return h * w >= ANNOUNCE_IN_PX or h * w * out_scale * out_scale >= ANNOUNCE_OUT_PX
+
+
+def announce(up: Upscaler, height: int, width: int, channels: int = 3, itemsize: int = 1, *, name: str = "",
+             tell: Optional[Callable[[Progress], None]] = None, **kw):
+    """Generator: for a large image, say what it will take before it starts: the memory at once, then the
+    time once the network's speed is measured (a few seconds). Each line is a Progress whose
+    ``extra["notice"]`` holds it, yielded and handed to ``tell`` (the job's side channel, which reaches the
+    CLI's printer and the GUI as it is, also from inside a batch). Returns the Cost, or None for an image
+    too small to announce. ``kw``: as ``estimate_cost``."""
+    if not should_announce(height, width, check_scale(kw.get("scale")) or float(up.scale)):
+        return None
+    cost = None
+    for timed in (False, True):
+        cost = estimate_cost(up, height, width, channels, itemsize, timed=timed, **kw)
+        line = f"{name}: {cost.text()}" if name else cost.text()
+        notice = Progress(0, 1, line, extra={"notice": line, "cost": cost})
+        if tell is not None:
+            tell(notice)
+        yield notice
+    return cost
 
 
 def estimate_cost(up: Upscaler, height: int, width: int, channels: int = 3, itemsize: int = 1, *,

@@ -91,15 +91,9 @@ def upscale_file(
     c = source.channels
     itemsize = 2 if isinstance(source, ImageData) and source.bit_depth == 16 else 1
     alpha_kind = alpha if isinstance(source, ImageData) and P.keeps_alpha(source) else None
-    if P.should_announce(h, w, out_scale):
-        cost = P.estimate_cost(up, h, w, c, itemsize, alpha=alpha_kind, scale=out_scale, tile=tile,
-                               overlap=overlap, streamed_in=isinstance(source, StripReader), streamed_out=stream)
-        notice = Progress(0, 1, f"{Path(input).name}: {cost.text()}", extra={"notice": f"{Path(input).name}: "
-                                                                               f"{cost.text()}", "cost": cost})
-        tell = report if report is not None else (cancel.report if cancel is not None else None)
-        if tell is not None:
-            tell(notice)  # the side channel reaches the CLI's printer and the GUI unchanged, also in a batch
-        yield notice
+    yield from P.announce(up, h, w, c, itemsize, name=Path(input).name, alpha=alpha_kind, scale=out_scale,
+                          tile=tile, overlap=overlap, streamed_in=isinstance(source, StripReader),
+                          streamed_out=stream, tell=report if report is not None else (cancel and cancel.report))
 
     thumb = None
     if stream:

@@ -167,9 +167,9 @@ def test_an_absent_device_is_refused_not_replaced(tree, capsys):
 
 
 def test_a_large_image_is_announced_before_it_starts(tree, capsys, monkeypatch):
-    from ganstudio.engines.upscale import pipeline
+    from ganstudio.engines.upscale import cost
 
-    monkeypatch.setattr(pipeline, "ANNOUNCE_OUT_PX", 100)  # as if 20x24 were 13000x13000
+    monkeypatch.setattr(cost, "ANNOUNCE_OUT_PX", 100)  # as if 20x24 were 13000x13000
     tmp, src = tree
     assert main(["upscale", str(src / "a.png"), "-o", str(tmp / "big.png"), "--model", FAST, "--device", "cpu"]) == 0
     err = capsys.readouterr().err

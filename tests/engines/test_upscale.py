@@ -624,9 +624,9 @@ def test_what_a_13000_px_image_will_take(x4plus, monkeypatch):
 
 
 def test_a_large_image_says_what_it_will_take_first(fast, tmp_path, monkeypatch):
-    from ganstudio.engines.upscale import pipeline
+    from ganstudio.engines.upscale import cost
 
-    monkeypatch.setattr(pipeline, "ANNOUNCE_OUT_PX", 1000)
+    monkeypatch.setattr(cost, "ANNOUNCE_OUT_PX", 1000)
     src = tmp_path / "p.png"
     Image.fromarray(_photo_like(40, 40)).save(src)
     token = CancelToken()

@@ -239,9 +239,9 @@ def test_progress_within_one_tile_and_cancel_within_one_block(qtbot, deep_model,
 
 
 def test_a_large_image_says_what_it_will_take(qtbot, panel, photo_file, monkeypatch):
-    from ganstudio.engines.upscale import pipeline
+    from ganstudio.engines.upscale import cost
 
-    monkeypatch.setattr(pipeline, "ANNOUNCE_OUT_PX", 100)  # as if 24x20 were 13000x13000
+    monkeypatch.setattr(cost, "ANNOUNCE_OUT_PX", 100)  # as if 24x20 were 13000x13000
     _open(qtbot, panel, photo_file)
     seen = []
     panel.upscale_job.progress.connect(lambda pr: seen.append(panel.status.text()))

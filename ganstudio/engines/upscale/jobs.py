@@ -13,8 +13,9 @@ from ganstudio.core.errors import InputError
 from ganstudio.core.files import same_file
 from ganstudio.core.imageio import ImageData, read_image, write_image
 from ganstudio.core.progress import CancelToken
+from ganstudio.engines.upscale import cost as C
 from ganstudio.engines.upscale import pipeline as P
-from ganstudio.engines.upscale.pipeline import inspect_model  # noqa: F401  (a job of this tab)
+from ganstudio.runtime import describe_device
 
 
 @dataclass
@@ -36,6 +37,13 @@ def open_image(path, cancel=None) -> dict:
     image = read_image(path)
     display = image.rgba8() if image.alpha is not None else image.rgb8()
     return {"image": image, "display": display, "path": str(path)}
+
+
+def inspect_model(model, device="auto", cancel=None) -> dict:
+    """GUI job for a model file the user picked: load it (the cache keeps it for the run) and return
+    ``{"model", "family", "scale"}``; a wrong family or a broken file raises the loader's clear error."""
+    up = P.load_upscaler(model, device)
+    return {"model": str(model), "family": up.family, "scale": int(up.scale)}
 
 
 def upscale_for_view(
@@ -61,12 +69,12 @@ def upscale_for_view(
         image = read_image(path)
     up = P.load_upscaler(model, device, precision)
     out_scale = out_scale or float(up.scale)
-    yield from P.announce(up, image.height, image.width, image.channels, 2 if image.bit_depth == 16 else 1,
+    yield from C.announce(up, image.height, image.width, image.channels, 2 if image.bit_depth == 16 else 1,
                           alpha=alpha if P.keeps_alpha(image) else None, scale=out_scale, tile=tile)
     out = yield from P.upscale_image(image, scale=out_scale, tile=tile, alpha=alpha, upscaler=up, cancel=cancel)
     # the display copy is made here, in the worker: for plain 8-bit RGB it is the pixels themselves
     display = out.rgba8() if out.alpha is not None else out.rgb8()
-    return UpscaleResult(out, image, str(model), out_scale, P.describe_device(up.device),
+    return UpscaleResult(out, image, str(model), out_scale, describe_device(up.device),
                          time.monotonic() - t0, {"precision": up.precision, "display": display})
 
 

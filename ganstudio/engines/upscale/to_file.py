@@ -18,6 +18,7 @@ from ganstudio.core.errors import InputError
 from ganstudio.core.files import atomic_path, same_file
 from ganstudio.core.imageio import ImageData, ImageWriteError, read_image, write_image
 from ganstudio.core.progress import CancelToken, Progress, map_progress
+from ganstudio.engines.upscale import cost as C
 from ganstudio.engines.upscale import pipeline as P
 from ganstudio.engines.upscale.stream_io import PngBandWriter, StripReader, image_size, open_strips
 
@@ -44,7 +45,7 @@ def read_ahead(path):
     """The batch's decode-ahead: an ImageData, or None for an image large enough to be read (and perhaps
     streamed) by the job itself rather than held while the file before it runs."""
     size = image_size(path)
-    if size is not None and size[0] * size[1] >= P.ANNOUNCE_IN_PX:
+    if size is not None and size[0] * size[1] >= C.ANNOUNCE_IN_PX:
         return None
     return read_image(path)
 
@@ -91,7 +92,7 @@ def upscale_file(
     c = source.channels
     itemsize = 2 if isinstance(source, ImageData) and source.bit_depth == 16 else 1
     alpha_kind = alpha if isinstance(source, ImageData) and P.keeps_alpha(source) else None
-    yield from P.announce(up, h, w, c, itemsize, name=Path(input).name, alpha=alpha_kind, scale=out_scale,
+    yield from C.announce(up, h, w, c, itemsize, name=Path(input).name, alpha=alpha_kind, scale=out_scale,
                           tile=tile, overlap=overlap, streamed_in=isinstance(source, StripReader),
                           streamed_out=stream, tell=report if report is not None else (cancel and cancel.report))
 

@@ -12,13 +12,15 @@ import sys
 
 from ganstudio.commands.common import EXIT_CANCELLED, EXIT_OK, add_runtime_args, error
 
+PRECISION_NOTE = ("For the latent tools --precision auto means fp32 (bf16 / fp16 autocast is no clear win for "
+                  "StyleGAN2 and changes the pixels a recipe reproduces); ask for bf16 or fp16 explicitly.")
 NOISE_HELP = "StyleGAN2 noise maps: stored (the checkpoint's), zero, or random (seeded per image)"
 
 
 def register(sub) -> None:
     p = sub.add_parser("sample", help="render images from seeds or a saved latent (StyleGAN2 / DCGAN)",
                        description="Render one PNG per seed (or per latent row). OUT is a folder, or a .png file "
-                                   "for a single image (or for a grid with --grid).")
+                                   "for a single image (or for a grid with --grid). " + PRECISION_NOTE)
     p.add_argument("--model", "-m", required=True, help="a StyleGAN2 / DCGAN checkpoint or a manifest id")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--seeds", help="e.g. 1-16 or 3,7,42")
@@ -35,7 +37,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("interpolate", help="frames between seeds, linear or spherical, in Z or W",
                        description="OUT ending in .png writes one horizontal strip; otherwise a folder of "
-                                   "numbered frames frame_0000.png ...")
+                                   "numbered frames frame_0000.png ... " + PRECISION_NOTE)
     p.add_argument("--model", "-m", required=True)
     p.add_argument("--seeds", required=True, help="two or more keyframe seeds, e.g. 1,5,9")
     p.add_argument("--steps", type=int, default=8, help="frames per segment (default: %(default)s)")
@@ -50,7 +52,7 @@ def register(sub) -> None:
     p = sub.add_parser("edit", help="apply attribute directions to a seed",
                        description="Directions come from --directions FILE (.npz / .safetensors saved by the "
                                    "app, tied to the model), or, without a file, from SeFa computed on the fly "
-                                   "(names sefa_0, sefa_1, ...).")
+                                   "(names sefa_0, sefa_1, ...). " + PRECISION_NOTE)
     p.add_argument("--model", "-m", required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--direction", "-d", action="append", default=[], metavar="NAME=STRENGTH", required=True)

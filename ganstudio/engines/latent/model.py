@@ -7,13 +7,14 @@ cheap and built per job; the only thing derived from a network and kept is the t
 checkpoint that stores none (``mean_latent(4096)``), remembered per network object and forgotten with it.
 
 Precision: "auto" means fp32 for the latent engine, on every device. Measured here (bench/latent.py, 2-core
-AMX CPU), bf16 autocast of the synthesis network was 1.9x faster for a 16-image 64 px grid, about even for
-one 128-256 px image, and 2.6x *slower* for one 1024 px image (upfirdn2d and the modulation arithmetic are
-not AMX matrix products), at 42-47 dB PSNR against fp32. Too uneven to choose for the user, and a recipe
-re-rendered in another precision would not give back the same pixels. fp16 / bf16 stay available when asked
-for (Settings > Precision, ``--precision``); the mapping network always runs in fp32, so W / W+ latents (and
-the recipes that store them) do not depend on the precision. Projection optimises in fp32 whatever is asked
-(see projection.py).
+AMX CPU, random-init StyleGAN2, fp32 and bf16 renders interleaved on a heavily shared machine), bf16 autocast
+of the synthesis network was 1.6-1.8x faster at 64 px (one image or a 16-image grid), 1.3x for one 256 px
+image, and no faster at 1024 px (0.95x; 0.4x in a sequential run: upfirdn2d and the modulation arithmetic are
+not AMX matrix products), at 42-47 dB PSNR against fp32. No clear win at the sizes real checkpoints have,
+and a recipe re-rendered in another precision would not give back the same pixels, so fp32 it is; fp16 / bf16
+stay one setting away (Settings > Precision, ``--precision``: worth it for small models). The mapping network
+always runs in fp32, so W / W+ latents (and the recipes that store them) do not depend on the precision.
+Projection optimises in fp32 whatever is asked (see projection.py).
 """
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ blurry than with a pixel loss alone, but they carry no learned notion of "semant
 are built on every run (seed 1234), so results are reproducible.
 
 Precision: the optimisation always runs in fp32, whatever the job asks for. Measured here (bench/latent.py
---projection, 64 px StyleGAN2, 100 steps) bf16 autocast made a step 3x *slower* on the CPU (the backward of
-the modulated convs and upfirdn2d is not AMX matrix work) for the same reconstruction (29.0 vs 28.9 dB);
+--projection, 64 px StyleGAN2) a bf16-autocast step ran at 0.3x (sequential run) to 0.8x (interleaved with
+fp32) the speed of an fp32 one on the CPU, the backward of the modulated convs and upfirdn2d being no AMX
+matrix work, for the same reconstruction (22.7 vs 22.9 dB after 30 steps, 29.0 vs 28.9 dB after 100);
 the official projectors are fp32 too.
 
 The generator is the shared cached network, used read-only: gradients flow to the latent only (its weights

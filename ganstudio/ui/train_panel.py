@@ -132,9 +132,10 @@ class TrainPanel(QWidget):
         self.runs.refreshed.connect(self._on_runs_refreshed)
         left.addWidget(scroll)
         left.addWidget(self.runs)
-        left.setStretchFactor(0, 3)
-        left.setStretchFactor(1, 2)
-        left.setSizes([470, 250])
+        left.setStretchFactor(0, 0)
+        left.setStretchFactor(1, 1)
+        # the form as tall as it needs (its scroll bar takes over on small screens), the runs list the rest
+        left.setSizes([self.setup.sizeHint().height() + 60, 300])
         self.live = LiveView(split)
         self.live.pause_clicked.connect(self.pause)
         self.live.resume_clicked.connect(self.resume)
@@ -212,6 +213,7 @@ class TrainPanel(QWidget):
         except OSError as exc:
             self.live.set_state(f"Could not start the training process: {user_message(exc)}")
             self.active_run = ""
+            self._forget_empty_run(run)
             return False
         self.live.log(f"training process {pid} started" + (f" on {nproc} GPUs (torchrun)" if nproc > 1 else ""))
         self._select_after_refresh = str(run)
@@ -374,14 +376,16 @@ class TrainPanel(QWidget):
     def _on_run_selected(self, state: dict) -> None:
         path = state["path"]
         if path == self.active_run and self.runner.is_running():
-            if self.live.run_path != path:  # back to the live run
-                self._begin(Path(path), self._active_state.get("title", state["name"]), "training",
-                            load_history=True)
+            if self.live.run_path != path:  # back to the live run: its history, then its live steps
+                paused = self._active_state.get("paused")
+                self.live.show_run(path, self._active_state.get("title", state["name"]),
+                                   "paused" if paused else "training")
+                self._history_pending = []
+                self.history_job.start(HISTORY_JOB, {"run": path})
                 self._sync_controls()
             return
-        if state["state"] == "running" and not self.runner.is_running():
-            if self.follow_run(state):
-                return
+        if state["state"] == "running" and not self.runner.is_running() and self.follow_run(state):
+            return
         info = BY_TASK.get(state["task"])
         self.live.show_run(path, f"{state['name']} · {info.label if info else state['task']}", state["text"])
         self.live.set_result(state.get("tab"), state["state"] == "finished")

@@ -44,6 +44,11 @@ POLL_MS = 100
 EXIT_OK, EXIT_REFUSED, EXIT_CANCELLED = 0, 2, 130
 
 
+# children left training on their own: their Popen objects are kept for the life of the app (collecting one
+# that still runs would only raise a ResourceWarning; the child is not tied to it either way)
+_DETACHED: list[subprocess.Popen] = []
+
+
 class TrainProcessError(UserError, RuntimeError):
     """The training process ended with an error; the message is its own last words."""
 
@@ -257,6 +262,8 @@ class ProcessRunner(QObject):
                 self.proc.stdin.close()
             except OSError:
                 pass
+        if self.proc is not None:
+            _DETACHED.append(self.proc)
         log.info("training process %s left running in the background (%s)", self.pid, self.run_dir)
         self._close_tails()
         self.proc, self.pid = None, None

@@ -93,7 +93,7 @@ def test_run_states(tmp_path):
     (crashed / "metrics.jsonl").write_text('{"step": 50, "losses": {"g": 1}}\n{"step": 5')  # killed mid-line
     runs.write_pid(crashed, 2 ** 22 + 4321, ["ganstudio", "train"])  # no such process
     _fake_run(root, "refused", 100, config=False)
-    more = _fake_run(root, "continued", 300, (150,), final_step=100)  # finished once, resumed to 300, stopped
+    _fake_run(root, "continued", 300, (150,), final_step=100)  # finished once, resumed to 300, stopped
     live = _fake_run(root, "live", 100, (10,))
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ganstudio"])
     try:

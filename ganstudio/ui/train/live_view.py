@@ -127,7 +127,7 @@ class LiveView(QWidget):
         self.split.addWidget(self.log_view)
         self.split.setStretchFactor(0, 4)
         self.split.setStretchFactor(1, 1)
-        self.split.setSizes([520, 150])
+        self.split.setSizes([540, 120])
         root.addWidget(self.split, 1)
         self.set_controls(running=False, paused=False, can_pause=False)
         self.set_result(None)

@@ -53,6 +53,7 @@ class RunsList(QWidget):
         super().__init__(parent)
         self.root = Path(root)
         self.runs: list[dict] = []
+        self._again = False
         self.list_job = JobSlot(self, "list training runs")
         self.list_job.finished.connect(self._on_listed)
         self.list_job.failed.connect(self._on_list_failed)
@@ -80,7 +81,6 @@ class RunsList(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.currentItemChanged.connect(self._on_current_changed)
-        self.tree.itemDoubleClicked.connect(lambda *_: self._on_resume_clicked())
         lay.addWidget(self.tree, 1)
         row = QHBoxLayout()
         self.resume_btn = QPushButton("Resume", self)
@@ -104,11 +104,18 @@ class RunsList(QWidget):
     # ------------------------------------------------------------------------------------------ data
     @Slot()
     def refresh(self) -> None:
-        if not self.list_job.is_running():
-            self.list_job.start(LIST_JOB, {"root": str(self.root)})
+        """List the runs again (a refresh asked while one is reading runs right after it: the folder may
+        have changed since that one started)."""
+        if self.list_job.is_running():
+            self._again = True
+            return
+        self._again = False
+        self.list_job.start(LIST_JOB, {"root": str(self.root)})
 
     @Slot(object)
     def _on_listed(self, found: list) -> None:
+        if self._again:
+            self.refresh()
         current = self.current_path()
         self.runs = list(found)
         self.tree.blockSignals(True)

@@ -15,13 +15,20 @@ from ganstudio.commands.common import EXIT_CANCELLED, EXIT_OK, add_runtime_args,
 PRECISION_NOTE = ("For the latent tools --precision auto means fp32 (bf16 / fp16 autocast is no clear win for "
                   "StyleGAN2 and changes the pixels a recipe reproduces); ask for bf16 or fp16 explicitly.")
 NOISE_HELP = "StyleGAN2 noise maps: stored (the checkpoint's), zero, or random (seeded per image)"
+CLASS_HELP = ("the class to draw (0 .. classes-1), for a class-conditional generator (a StyleGAN2-ADA .pkl "
+              "trained with labels, e.g. cifar10.pkl); refused by any other model")
+
+
+def _add_class_arg(p) -> None:
+    p.add_argument("--class", dest="class_index", type=int, metavar="N", help=CLASS_HELP)
 
 
 def register(sub) -> None:
     p = sub.add_parser("sample", help="render images from seeds or a saved latent (StyleGAN2 / DCGAN)",
                        description="Render one PNG per seed (or per latent row). OUT is a folder, or a .png file "
                                    "for a single image (or for a grid with --grid). " + PRECISION_NOTE)
-    p.add_argument("--model", "-m", required=True, help="a StyleGAN2 / DCGAN checkpoint or a manifest id")
+    p.add_argument("--model", "-m", required=True,
+                   help="a StyleGAN2 (.pt, or StyleGAN2-ADA .pkl) / DCGAN checkpoint or a manifest id")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--seeds", help="e.g. 1-16 or 3,7,42")
     src.add_argument("--latent", help=".npy with z (N, Dz), W (N, D) with --latent-space w, or W+ (N, L, D)")
@@ -32,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--grid", action="store_true", help="also write all images as one grid PNG (OUT.png)")
     p.add_argument("--batch-stats", action="store_true",
                    help="DCGAN: BatchNorm with the batch's statistics, as pytorch/examples' sample grids")
+    _add_class_arg(p)
     add_runtime_args(p)
     p.set_defaults(func=_sample)
 
@@ -46,6 +54,7 @@ def register(sub) -> None:
     p.add_argument("--truncation", "--psi", type=float, default=1.0)
     p.add_argument("--noise", choices=["stored", "zero", "random"], default="stored", help=NOISE_HELP)
     p.add_argument("-o", "--output", required=True)
+    _add_class_arg(p)
     add_runtime_args(p)
     p.set_defaults(func=_interpolate)
 
@@ -62,6 +71,7 @@ def register(sub) -> None:
     p.add_argument("--truncation", "--psi", type=float, default=1.0)
     p.add_argument("--noise", choices=["stored", "zero", "random"], default="stored", help=NOISE_HELP)
     p.add_argument("-o", "--output", required=True, help="a .png file")
+    _add_class_arg(p)
     add_runtime_args(p)
     p.set_defaults(func=_edit)
 
@@ -77,6 +87,24 @@ def _open(args):
     checked = runtime_kwargs(args)  # strict: refuses a device or precision this machine lacks
     # "auto" precision stays the engine's own choice (fp32 for the latent tools), not the image engines' bf16
     return L.open_model(args.model, checked["device"], args.precision)
+
+
+def _checked_class(args, lm) -> int | None:
+    """--class, checked against the model: a class-conditional model needs one in range, any other takes none."""
+    from pathlib import Path
+
+    from ganstudio.engines.latent import LatentError  # a UserError: one line, exit 2
+
+    name, k = Path(lm.path).name, args.class_index
+    if not lm.c_dim:
+        if k is not None:
+            raise LatentError(f"{name} is not class-conditional: it takes no --class")
+        return None
+    if k is None:
+        raise LatentError(f"{name} draws one of {lm.c_dim} classes: choose one with --class N (0-{lm.c_dim - 1})")
+    if not 0 <= k < lm.c_dim:
+        raise LatentError(f"--class {k} does not exist: {name} draws classes 0-{lm.c_dim - 1}")
+    return k
 
 
 def _run_with_bar(fn, unit: str):
@@ -147,6 +175,7 @@ def _sample(args) -> int:
 
     try:
         lm = _open(args)
+        klass = _checked_class(args, lm)
         out = Path(args.output)
         if args.seeds:
             seeds = L.parse_seeds(args.seeds)
@@ -161,10 +190,10 @@ def _sample(args) -> int:
             lat = L.latent_rows(lat)
             state = {"wplus": lat} if lat.ndim == 3 or args.latent_space == "w" else {"z": lat}
             names = [f"latent{i:04d}.png" for i in range(len(lat))]
-        state.update(truncation=args.truncation, noise=args.noise, batch_stats=args.batch_stats)
+        state.update(truncation=args.truncation, noise=args.noise, batch_stats=args.batch_stats, class_index=klass)
         if args.seeds:
             res = _run_with_bar(lambda c: L.sample_grid(lm, seeds, args.truncation, args.noise, cancel=c,
-                                                        batch_stats=args.batch_stats), "img")
+                                                        batch_stats=args.batch_stats, class_index=klass), "img")
         else:
             res = _run_with_bar(lambda c: L.render_state(state, cancel=c, model=lm), "img")
     except KeyboardInterrupt:
@@ -222,9 +251,11 @@ def _interpolate(args) -> int:
 
     try:
         lm = _open(args)
+        klass = _checked_class(args, lm)
         seeds = L.parse_seeds(args.seeds)
         res = _run_with_bar(lambda c: L.interpolate(lm, seeds, args.steps, args.slerp, args.space,
-                                                    args.truncation, args.noise, cancel=c), "frame")
+                                                    args.truncation, args.noise, cancel=c, class_index=klass),
+                            "frame")
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return EXIT_CANCELLED
@@ -233,7 +264,7 @@ def _interpolate(args) -> int:
     imgs, frames = res["images"], res["latents"]
     out = Path(args.output)
     base = {"seeds": seeds, "truncation": args.truncation, "noise": args.noise,
-            "noise_seeds": [seeds[0]] * len(imgs), "runtime": res["runtime"]}
+            "noise_seeds": [seeds[0]] * len(imgs), "runtime": res["runtime"], "class_index": klass}
     extra = {"interpolation": {"steps": args.steps, "slerp": args.slerp, "space": args.space}}
     problem = _output_problem(out, lm)
     if problem:
@@ -259,7 +290,8 @@ def _interpolate_write(args, out, imgs, frames, seeds, base, extra, lm) -> int:
     for i, im in enumerate(imgs):
         key = "z" if args.space == "z" else "wplus"
         st = {key: frames[i:i + 1], "truncation": args.truncation if key == "z" else 1.0, "noise": args.noise,
-              "noise_seeds": [seeds[0]], "model": lm.path, "runtime": base["runtime"]}
+              "noise_seeds": [seeds[0]], "model": lm.path, "runtime": base["runtime"],
+              "class_index": base["class_index"] if key == "z" else None}
         write_png(out / f"frame_{i:04d}.png", im, state_to_recipe(st, lm.sha256, lm.family, frame=i, **extra))
     print(f"{len(imgs)} frames in {out}")
     return 0
@@ -273,6 +305,7 @@ def _edit(args) -> int:
 
     try:
         lm = _open(args)
+        klass = _checked_class(args, lm)
         strengths = {}
         for spec in args.direction:
             name, _, val = spec.partition("=")
@@ -293,12 +326,12 @@ def _edit(args) -> int:
         else:
             dirs = D.sefa(lm, k=max(8, 1 + max((int(n.split("_")[-1]) for n in strengths
                                                  if n.startswith("sefa_") and n.split("_")[-1].isdigit()),
-                                                default=0)))
+                                                default=0)), class_index=klass)
         unknown = sorted(set(strengths) - set(dirs.names))
         if unknown:
             return _err(f"unknown direction(s) {', '.join(unknown)}; available: {', '.join(dirs.names)}")
         state = {"seeds": [args.seed], "truncation": args.truncation, "noise": args.noise,
-                 "edits": dirs.edits(strengths, layers)}
+                 "edits": dirs.edits(strengths, layers), "class_index": klass}
         res = _run_with_bar(lambda c: L.render_state(state, cancel=c, model=lm), "img")
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Latent tab: a thin panel that assembles the tools of ``ganstudio.ui.latent`` over one ``LatentSession``.
 
-The panel owns what the tools share: the open model (loaded in the worker when the user picks it, never
-because a file names it), the status line, the image a file opens (a recipe is applied, or its model offered,
+The panel owns what the tools share: the open model (loaded in the worker when the user picks it, opens or
+drops a generator file on the tab, never because a file names it), the status line, the image a file opens (a recipe is applied, or its model offered,
 "Load it?"; a plain photo is projected), and shutdown. Every job carries Settings' device and precision.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ganstudio.ui.latent.session import (
     READ_RECIPE,
     LatentSession,
     first_present,
+    is_model_file,
 )
 from ganstudio.ui.settings import Settings
 from ganstudio.ui.widgets.messages import drop_path, user_message
@@ -52,6 +53,7 @@ class LatentPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setAcceptDrops(True)  # generator files (images and folders go on to the window)
         self.settings: Settings | None = Settings()  # None: auto device and precision
         self.session = LatentSession(self._runtime)
         self._restoring: dict | None = None  # a recipe to apply once its model (asked for) has loaded
@@ -141,6 +143,27 @@ class LatentPanel(QWidget):
         return self.edit.is_idle() and not any(s.is_running() for s in self.slots())
 
     # ------------------------------------------------------------------------------------------ model
+    def dragEnterEvent(self, event) -> None:
+        """A generator file dropped on the tab opens it; images and folders go on to the window."""
+        if self._dropped_model(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        path = self._dropped_model(event)
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.set_model(path)
+
+    @staticmethod
+    def _dropped_model(event) -> str | None:
+        mime = event.mimeData()
+        paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        return paths[0] if len(paths) == 1 and is_model_file(paths[0]) and Path(paths[0]).is_file() else None
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.model_bar.refresh()  # models imported or downloaded meanwhile (a quick manifest read)
@@ -192,6 +215,7 @@ class LatentPanel(QWidget):
         changed = self.session.accept_model(ref, info)
         self.model_bar.show_model(ref)
         self.model_bar.set_info(self.session.describe_model(), self.session.model_tooltip())
+        self.grid.show_settings()  # the class picker: shown for a class-conditional model only
         self._set_loaded(True)
         if changed:
             self.edit.model_changed()

@@ -29,6 +29,7 @@ from ganstudio.engines.latent.render import (
                                            NOISE_MODES,
                                            apply_edits,
                                            arithmetic,
+                                           check_class,
                                            interpolation_path,
                                            latent_rows,
                                            latents_for_state,
@@ -44,8 +45,8 @@ from ganstudio.engines.latent.render import (
 )
 
 __all__ = [
-    "NOISE_MODES", "LatentError", "LatentModel", "apply_edits", "arithmetic", "arithmetic_job", "describe_model",
-    "edit", "interpolate", "interpolation_path", "latent_rows", "latent_runtime", "latents_for_state", "lerp",
-    "map_z", "open_model", "parse_seeds", "render_state", "sample_grid", "slerp", "style_mix", "synthesize",
-    "to_uint8", "z_from_seed", "z_from_seeds",
+    "NOISE_MODES", "LatentError", "LatentModel", "apply_edits", "arithmetic", "arithmetic_job", "check_class",
+    "describe_model", "edit", "interpolate", "interpolation_path", "latent_rows", "latent_runtime",
+    "latents_for_state", "lerp", "map_z", "open_model", "parse_seeds", "render_state", "sample_grid", "slerp",
+    "style_mix", "synthesize", "to_uint8", "z_from_seed", "z_from_seeds",
 ]

@@ -38,7 +38,7 @@ from ganstudio.core.files import atomic_path
 from ganstudio.core.progress import CancelToken, run_to_completion
 from ganstudio.engines.latent.model import LatentModel, open_model
 from ganstudio.engines.latent.progress import JobProgress
-from ganstudio.engines.latent.render import map_z, z_from_seeds
+from ganstudio.engines.latent.render import check_class, map_z, z_from_seeds
 
 FORMAT = "ganstudio-directions/1"
 
@@ -110,29 +110,32 @@ def _unit_rows(v: np.ndarray) -> np.ndarray:
 
 
 def _map_chunks(lm: LatentModel, z: np.ndarray, prog: JobProgress | None, done0: float = 0.0,
-                truncation: float = 1.0):
-    """Generator: map z (N, Dz) to W in chunks, yielding progress (one unit per sample); returns W (N, D)."""
+                truncation: float = 1.0, class_index: int | None = None):
+    """Generator: map z (N, Dz) to W in chunks, yielding progress (one unit per sample); returns W (N, D).
+    ``class_index``: the class of a class-conditional model (its W differs per class)."""
     out = []
     for i in range(0, len(z), MAP_CHUNK):
         if prog is not None and prog.cancel is not None:
             prog.cancel.check()
-        out.append(map_z(lm, z[i:i + MAP_CHUNK], truncation))
+        out.append(map_z(lm, z[i:i + MAP_CHUNK], truncation, class_index))
         if prog is not None:
             yield prog.at(done0 + min(i + MAP_CHUNK, len(z)))
     return np.concatenate(out) if out else np.zeros((0, lm.w_dim), np.float32)
 
 
 def _scales(lm: LatentModel, vectors: np.ndarray, space: str, n: int = 512, prog: JobProgress | None = None,
-            done0: float = 0.0):
+            done0: float = 0.0, class_index: int | None = None):
     """Generator: the spread of sampled latents along each direction; returns (K,)."""
     z = z_from_seeds(range(10_000, 10_000 + n), lm.z_dim)
-    lat = (yield from _map_chunks(lm, z, prog, done0)) if space == "w" else z
+    lat = (yield from _map_chunks(lm, z, prog, done0, class_index=class_index)) if space == "w" else z
     return np.std(lat @ vectors.T, axis=0).astype(np.float32)
 
 
 def sefa_layer_rows(lm: LatentModel) -> list[tuple[int, torch.Tensor]]:
     """(W+ row, modulation weight (in_ch, D)) for each styled conv of a StyleGAN2."""
     g = lm.net
+    if hasattr(g, "style_layers"):  # StyleGAN2-ADA: each styled conv's affine layer, in W+ row order
+        return list(g.style_layers())
     rows = [(0, g.conv1.conv.modulation.weight)]
     for k, conv in enumerate(g.convs):
         rows.append((k + 1, conv.conv.modulation.weight))
@@ -143,8 +146,9 @@ SCALE_SAMPLES = 512
 
 
 def _sefa_steps(model, k: int = 10, layers: tuple[int, int] | None = None, cancel: CancelToken | None = None,
-                device="auto", precision="auto"):
+                device="auto", precision="auto", class_index: int | None = None):
     lm = open_model(model, device, precision)
+    check_class(lm, class_index)  # before the work: the spread is measured in this class's W
     prog = JobProgress(1 + SCALE_SAMPLES, cancel, "step")
     yield prog.at(0, "SeFa: factorising the style weights")
     with torch.no_grad():
@@ -168,24 +172,27 @@ def _sefa_steps(model, k: int = 10, layers: tuple[int, int] | None = None, cance
     vecs = _unit_rows(vecs)
     yield prog.at(1, "SeFa: measuring the spread along each direction")
     lay = [(a, -1 if b >= lm.n_latent else b)] * len(vecs)
-    scales = yield from _scales(lm, vecs, space, SCALE_SAMPLES, prog, 1)
+    scales = yield from _scales(lm, vecs, space, SCALE_SAMPLES, prog, 1, class_index)
     return DirectionSet([f"sefa_{i}" for i in range(len(vecs))], vecs, space, lm.sha256, "sefa", lay, scales,
                         {"eigenvalues": evals[order].tolist()})
 
 
 def sefa(model, k: int = 10, layers: tuple[int, int] | None = None, cancel: CancelToken | None = None,
-         device="auto", precision="auto") -> DirectionSet:
-    """Closed-form SeFa directions (W space for StyleGAN2, Z for DCGAN), strongest first."""
-    return run_to_completion(_sefa_steps(model, k, layers, cancel, device, precision))
+         device="auto", precision="auto", class_index: int | None = None) -> DirectionSet:
+    """Closed-form SeFa directions (W space for StyleGAN2, Z for DCGAN), strongest first. ``class_index``:
+    the class of a class-conditional model (the directions come from its weights alone; their spread is
+    measured among that class's samples)."""
+    return run_to_completion(_sefa_steps(model, k, layers, cancel, device, precision, class_index))
 
 
 def _pca_steps(model, k: int = 10, n_samples: int = 4096, seed: int = 0, cancel: CancelToken | None = None,
-               device="auto", precision="auto"):
+               device="auto", precision="auto", class_index: int | None = None):
     lm = open_model(model, device, precision)
+    check_class(lm, class_index)
     prog = JobProgress(n_samples + 1, cancel, "sample")
     prog.message = f"PCA: mapping {n_samples} samples"
     z = torch.randn(n_samples, lm.z_dim, generator=torch.Generator().manual_seed(seed)).numpy()
-    lat = (yield from _map_chunks(lm, z, prog)) if lm.is_stylegan else z
+    lat = (yield from _map_chunks(lm, z, prog, class_index=class_index)) if lm.is_stylegan else z
     space = "w" if lm.is_stylegan else "z"
     x = lat.astype(np.float64) - lat.mean(0, keepdims=True)
     _, s, vt = np.linalg.svd(x, full_matrices=False)
@@ -198,9 +205,10 @@ def _pca_steps(model, k: int = 10, n_samples: int = 4096, seed: int = 0, cancel:
 
 
 def pca(model, k: int = 10, n_samples: int = 4096, seed: int = 0, cancel: CancelToken | None = None,
-        device="auto", precision="auto") -> DirectionSet:
-    """GANSpace-style PCA of W from ``n_samples`` seeded z (Z for DCGAN, where it says little)."""
-    return run_to_completion(_pca_steps(model, k, n_samples, seed, cancel, device, precision))
+        device="auto", precision="auto", class_index: int | None = None) -> DirectionSet:
+    """GANSpace-style PCA of W from ``n_samples`` seeded z (Z for DCGAN, where it says little); of one class's
+    W for a class-conditional model."""
+    return run_to_completion(_pca_steps(model, k, n_samples, seed, cancel, device, precision, class_index))
 
 
 def fit_hyperplane(latents: np.ndarray, labels: Sequence[bool], l2: float = 1e-2, iters: int = 200,
@@ -261,8 +269,9 @@ FIT_ITERS = 200
 
 def _supervised_steps(model, yes, no, name: str = "attribute", space: str | None = None, truncation: float = 1.0,
                       condition_on: np.ndarray | None = None, cancel: CancelToken | None = None,
-                      device="auto", precision="auto"):
+                      device="auto", precision="auto", class_index: int | None = None):
     lm = open_model(model, device, precision)
+    check_class(lm, class_index)  # the labelled seeds were seen in this class
     space = space or ("w" if lm.is_stylegan else "z")
     if not lm.is_stylegan:
         space = "z"
@@ -275,7 +284,7 @@ def _supervised_steps(model, yes, no, name: str = "attribute", space: str | None
             return np.zeros((0, lm.z_dim if space == "z" else lm.w_dim), np.float32)
         if arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
             z = z_from_seeds([int(s) for s in arr], lm.z_dim)
-            return map_z(lm, z, truncation) if space == "w" else z
+            return map_z(lm, z, truncation, class_index) if space == "w" else z
         return arr.astype(np.float32).reshape(len(arr), -1)
 
     yield prog.at(0, "mapping the labelled samples")
@@ -289,7 +298,7 @@ def _supervised_steps(model, yes, no, name: str = "attribute", space: str | None
         normal = condition(normal, condition_on)
     vec = normal[None]
     yield prog.at(2 + FIT_ITERS, "measuring the spread along the direction")
-    scales = yield from _scales(lm, vec, space, SCALE_SAMPLES, prog, 2 + FIT_ITERS)
+    scales = yield from _scales(lm, vec, space, SCALE_SAMPLES, prog, 2 + FIT_ITERS, class_index)
     return DirectionSet([name], vec, space, lm.sha256, "supervised", [(0, -1)], scales,
                         {"n_yes": len(ly), "n_no": len(ln), "conditioned": 0 if condition_on is None
                          else len(condition_on)})
@@ -297,10 +306,12 @@ def _supervised_steps(model, yes, no, name: str = "attribute", space: str | None
 
 def supervised(model, yes: Sequence[int] | np.ndarray, no: Sequence[int] | np.ndarray, name: str = "attribute",
                space: str | None = None, truncation: float = 1.0, condition_on: np.ndarray | None = None,
-               cancel: CancelToken | None = None, device="auto", precision="auto") -> DirectionSet:
-    """A direction from yes / no samples: seeds (lists of int) or latents (arrays (n, D) in ``space``)."""
+               cancel: CancelToken | None = None, device="auto", precision="auto",
+               class_index: int | None = None) -> DirectionSet:
+    """A direction from yes / no samples: seeds (lists of int, mapped in class ``class_index`` for a
+    class-conditional model) or latents (arrays (n, D) in ``space``)."""
     return run_to_completion(_supervised_steps(model, yes, no, name, space, truncation, condition_on, cancel,
-                                               device, precision))
+                                               device, precision, class_index))
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -469,21 +480,22 @@ def shipped_directions_path(model_path: str | os.PathLike, name: object) -> Path
 
 # ---------------------------------------------------------------------------------------------- jobs (GUI)
 def sefa_job(model: str, k: int = 8, layers: tuple[int, int] | None = None, cancel: CancelToken | None = None,
-             device="auto", precision="auto"):
-    return (yield from _sefa_steps(model, k, layers, cancel, device, precision)).to_dict()
+             device="auto", precision="auto", class_index: int | None = None):
+    return (yield from _sefa_steps(model, k, layers, cancel, device, precision, class_index)).to_dict()
 
 
 def pca_job(model: str, k: int = 8, n_samples: int = 2048, seed: int = 0, cancel: CancelToken | None = None,
-            device="auto", precision="auto"):
-    return (yield from _pca_steps(model, k, n_samples, seed, cancel, device, precision)).to_dict()
+            device="auto", precision="auto", class_index: int | None = None):
+    return (yield from _pca_steps(model, k, n_samples, seed, cancel, device, precision, class_index)).to_dict()
 
 
 def supervised_job(model: str, yes: list, no: list, name: str = "attribute", truncation: float = 1.0,
                    condition_on: list | None = None, cancel: CancelToken | None = None,
-                   device="auto", precision="auto"):
+                   device="auto", precision="auto", class_index: int | None = None):
     cond = np.asarray(condition_on, np.float32) if condition_on else None
     return (yield from _supervised_steps(model, yes, no, name, truncation=truncation, condition_on=cond,
-                                         cancel=cancel, device=device, precision=precision)).to_dict()
+                                         cancel=cancel, device=device, precision=precision,
+                                         class_index=class_index)).to_dict()
 
 
 def save_job(path: str, dirs: dict, cancel: CancelToken | None = None) -> str:

@@ -41,7 +41,7 @@ class LatentModel:
     module: read-only (an engine that must change it asks the cache for a private copy)."""
 
     net: torch.nn.Module
-    family: str  # "stylegan2" | "dcgan"
+    family: str  # "stylegan2" (rosinality .pt) | "stylegan2_ada" (NVlabs .pkl) | "dcgan"
     hparams: dict
     sha256: str
     path: str
@@ -51,13 +51,15 @@ class LatentModel:
     resolution: int
     latent_avg: torch.Tensor | None = None  # (1, D) truncation centre (StyleGAN2), on the model's device
     runtime: Runtime = field(default_factory=lambda: Runtime(torch.device("cpu"), "fp32"))
-    # Class-conditional generators (NVlabs StyleGAN2-ADA .pkl with c_dim > 0, read by checkpoints/ later) take
-    # a class label as well as z; a render state names it as "class_index". 0 = unconditional (every model today).
+    # Class-conditional generators (NVlabs StyleGAN2-ADA .pkl with c_dim > 0) take a class label as well as z;
+    # a render state names it as "class_index". 0 = unconditional.
     c_dim: int = 0
 
     @property
     def is_stylegan(self) -> bool:
-        return self.family == "stylegan2"
+        """A StyleGAN2 generator, in either layout: both nets speak rosinality's generator API (get_latent,
+        synthesis, stored_noise, ...), so every tool treats them alike."""
+        return self.family in STYLEGAN_FAMILIES
 
     @property
     def device(self) -> torch.device:
@@ -68,6 +70,9 @@ class LatentModel:
                 "z_dim": self.z_dim, "w_dim": self.w_dim, "n_latent": self.n_latent,
                 "resolution": self.resolution, "c_dim": self.c_dim, "runtime": self.runtime.as_kwargs()}
 
+
+STYLEGAN_FAMILIES = ("stylegan2", "stylegan2_ada")
+LATENT_FAMILIES = (*STYLEGAN_FAMILIES, "dcgan")
 
 # CheckpointError messages about the file itself (not about its network), which need no hint about families
 _FILE_DAMAGE = ("truncated", "not a PyTorch", "damaged", "checksum", "cannot read", "empty", "not on this machine",
@@ -101,32 +106,43 @@ def _load(ref, device: torch.device):
 
 
 def _centre(net: torch.nn.Module, desc, device: torch.device) -> torch.Tensor:
+    """The truncation centre: the file's own (rosinality's latent_avg, a pickle's w_avg, both handed over as
+    ``extras["latent_avg"]``), else a seeded mean of 4096 mapped z, computed once per network."""
     avg = desc.extras.get("latent_avg")
     if avg is not None:
         return avg.reshape(1, -1).float().to(device)
     hit = _centres.get(net)
     if hit is None:
-        # deterministic stand-in for the official (random) mean_latent(4096)
+        gen = torch.Generator().manual_seed(0)
         with torch.inference_mode():
-            hit = net.mean_latent(4096, generator=torch.Generator().manual_seed(0)).float()
+            if desc.family == "stylegan2_ada":  # a pickle without w_avg: mean over z and every class
+                c_dim = int(getattr(net, "c_dim", 0))
+                z = torch.randn(4096, net.z_dim, generator=gen).to(device)
+                hit = net.get_latent(z, [i % c_dim for i in range(4096)] if c_dim else None)
+                hit = hit.mean(0, keepdim=True).float()
+            else:  # deterministic stand-in for the official (random) mean_latent(4096)
+                hit = net.mean_latent(4096, generator=gen).float()
         _centres[net] = hit
     return hit.to(device)
 
 
 def open_model(model: str | os.PathLike | LatentModel, device="auto", precision="auto") -> LatentModel:
-    """A StyleGAN2 or DCGAN generator for the latent tools, from a file path or a manifest / library id."""
+    """A StyleGAN2 (rosinality .pt, or NVlabs StyleGAN2-ADA .pkl) or DCGAN generator for the latent tools, from
+    a file path or a manifest / library id."""
     if isinstance(model, LatentModel):
         return model
     rt = latent_runtime(device, precision)
     net, desc = _load(model if not isinstance(model, Path) else str(model), rt.device)
     path = Path(desc.path) if getattr(desc, "path", "") else Path(str(model))
-    if desc.family not in ("stylegan2", "dcgan") or desc.hparams.get("role") == "discriminator":
+    if desc.family not in LATENT_FAMILIES or desc.hparams.get("role") == "discriminator":
         raise LatentError(f"{path.name} is a {desc.family} {desc.hparams.get('role', 'network')}; the latent "
                           "tools need a StyleGAN2 or DCGAN generator")
     sha = cached_sha256(path)  # hashed once per (path, size, mtime), shared with the model cache
-    if desc.family == "stylegan2":
-        d = net.style_dim
-        return LatentModel(net, "stylegan2", dict(desc.hparams), sha, str(path), d, d, net.n_latent, net.size,
-                           _centre(net, desc, rt.device), rt)
+    if desc.family in STYLEGAN_FAMILIES:
+        w_dim = net.style_dim
+        # a pickle's z and w may differ in size, and it may be class-conditional; rosinality's may not
+        return LatentModel(net, desc.family, dict(desc.hparams), sha, str(path), int(getattr(net, "z_dim", w_dim)),
+                           w_dim, net.n_latent, net.size, _centre(net, desc, rt.device), rt,
+                           c_dim=int(getattr(net, "c_dim", 0)))
     nz = net.nz
     return LatentModel(net, "dcgan", dict(desc.hparams), sha, str(path), nz, nz, 1, 64, None, rt)

@@ -21,6 +21,8 @@ def network_blocks(lm) -> list:
     """The blocks of a generator that a forward passes through in order: what progress counts and what
     Cancel waits for at most."""
     net = lm.net
+    if hasattr(net, "forward_blocks"):  # StyleGAN2-ADA: its synthesis layers in forward order
+        return list(net.forward_blocks())
     if lm.is_stylegan:
         return [net.conv1, net.to_rgb1, *net.convs, *net.to_rgbs]
     return list(net.main)

@@ -13,9 +13,11 @@ The render *state* (also what a PNG recipe stores) is a dict:
     noise       "stored" | "zero" | "random"  StyleGAN2 noise maps; "random" is seeded by ``noise_seeds``
     noise_seeds list[int] or None             per image; defaults to the image's seed (or 0)
     edits       list of {"name", "vector" (D,), "space": "w"|"z", "strength", "layers": [start, stop]}
-    class_index int or None                   the class of a class-conditional generator (none supported yet)
+    class_index int or None                   the class of a class-conditional generator (a StyleGAN2-ADA .pkl
+                                              with c_dim > 0: required there, refused elsewhere)
 
-For a DCGAN there is no mapping network: W = Z and W+ has a single row.
+For a DCGAN there is no mapping network: W = Z and W+ has a single row. A class enters only through the
+mapping (z -> W), so a W / W+ latent already holds its class.
 Images come back as (N, H, W, 3) uint8: the raw output clamped to [-1, 1] and mapped as (x + 1) / 2 * 255 + 0.5
 (what rosinality's generate.py saves; the DCGAN script's own grids min-max stretch instead).
 """
@@ -139,14 +141,31 @@ def _truncate_w(lm: LatentModel, w: torch.Tensor, psi: float) -> torch.Tensor:
     return lm.latent_avg + psi * (w - lm.latent_avg)
 
 
+def check_class(lm: LatentModel, class_index) -> int | None:
+    """The class a request names, checked against the model: required by a class-conditional model (0 .. c_dim-1),
+    refused by any other."""
+    if not lm.c_dim:
+        if class_index is not None:
+            raise LatentError("this model is not class-conditional: it takes no class")
+        return None
+    if class_index is None:
+        raise LatentError(f"this model draws one of {lm.c_dim} classes: choose a class 0-{lm.c_dim - 1}")
+    try:
+        k = int(class_index)
+    except (TypeError, ValueError):
+        raise LatentError(f"class {class_index!r} is not a whole number") from None
+    if not 0 <= k < lm.c_dim:
+        raise LatentError(f"class {k} does not exist: this model draws classes 0-{lm.c_dim - 1}")
+    return k
+
+
 def _mapping(lm: LatentModel, z: torch.Tensor, class_index: int | None = None) -> torch.Tensor:
     """z (N, Dz) -> w (N, D) through the mapping network, in fp32 whatever the job's precision (so latents and
-    recipes do not depend on it). The one place a class label will enter, for class-conditional models."""
-    if class_index is not None and not lm.c_dim:
-        raise LatentError("this model is not class-conditional: it takes no class")
-    if lm.c_dim:
-        raise LatentError("class-conditional generators are not supported yet")
-    return lm.net.get_latent(z)
+    recipes do not depend on it). The one place a class label enters (one-hot, as NVIDIA's generate.py)."""
+    k = check_class(lm, class_index)
+    if k is None:
+        return lm.net.get_latent(z)
+    return lm.net.get_latent(z, k)
 
 
 def map_z(lm: LatentModel, z: np.ndarray | torch.Tensor, truncation: float = 1.0,
@@ -238,19 +257,23 @@ def latents_for_state(lm: LatentModel, state: dict) -> dict:
     return {"z": zt, "wplus": wp}
 
 
-def synthesize(lm: LatentModel, wplus: torch.Tensor, noise: str = "stored",
-               noise_seeds: Sequence[int] | None = None, batch_stats: bool = False) -> np.ndarray:
-    """W+ (N, L, D) -> (N, H, W, 3) uint8, in the model's runtime precision."""
+def synthesize_raw(lm: LatentModel, wplus: torch.Tensor, noise: str = "stored",
+                   noise_seeds: Sequence[int] | None = None, batch_stats: bool = False) -> torch.Tensor:
+    """W+ (N, L, D) -> the network's raw output (N, C, H, W), in the model's runtime precision."""
     n = wplus.shape[0]
     seeds = list(noise_seeds) if noise_seeds is not None else [0] * n
     if len(seeds) != n:
         seeds = (seeds * n)[:n]
     with torch.inference_mode(), lm.runtime.autocast():
         if lm.is_stylegan:
-            img = lm.net.synthesis(wplus, _noise(lm, noise, n, seeds))
-        else:
-            img = lm.net(wplus[:, 0, :, None, None], batch_stats=batch_stats)
-    return to_uint8(img)
+            return lm.net.synthesis(wplus, _noise(lm, noise, n, seeds))
+        return lm.net(wplus[:, 0, :, None, None], batch_stats=batch_stats)
+
+
+def synthesize(lm: LatentModel, wplus: torch.Tensor, noise: str = "stored",
+               noise_seeds: Sequence[int] | None = None, batch_stats: bool = False) -> np.ndarray:
+    """W+ (N, L, D) -> (N, H, W, 3) uint8, in the model's runtime precision."""
+    return to_uint8(synthesize_raw(lm, wplus, noise, noise_seeds, batch_stats))
 
 
 def render_state(state: dict, cancel: CancelToken | None = None, model: LatentModel | None = None,

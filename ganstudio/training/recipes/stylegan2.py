@@ -15,7 +15,9 @@ in rosinality's ``train.py`` unless said):
 ``--arch`` sets the size of the networks: ``style_dim`` (512), ``n_mlp`` (8), ``channel_multiplier`` (2)
 or ``channels`` (a resolution -> channels table for small models), ``lr_mlp`` (0.01).
 ``--from`` fine-tunes a rosinality / GAN Studio ``.pt``: g, d and g_ema are loaded, and the optimisers
-when present (a file with only ``g_ema`` starts g from g_ema and D from scratch).
+when present (a file with only ``g_ema`` starts g from g_ema and D from scratch). NVIDIA's StyleGAN2-ADA
+``.pkl`` generators (which the latent tools open) are refused here in one line: their layout is another
+network, and their discriminator is not rebuilt from the pickle.
 
 Exported: ``final/stylegan2.pt`` = {"g", "d", "g_ema", "g_optim", "d_optim", "latent_avg"} (what the
 official train.py writes, minus its pickled argparse namespace), loadable by ``load_model`` (g_ema).
@@ -45,6 +47,8 @@ class StyleGAN2Recipe(Recipe):
                 "options": {"d_reg_every": 16, "g_reg_every": 4, "pl": 2.0, "mixing": 0.9, "ema_kimg": 10.0}}
 
     def check_data(self, cancel=None):
+        # the loop's first call on a recipe: an unusable start model is refused before the folder is read
+        self._refuse_unsupported_start()
         report = check_images(self.cfg.data, min_count=8, what="training images", cancel=cancel)
         self.train_files, self.holdout_files = split_holdout(report.files, self.cfg.holdout, self.cfg.seed)
         return report
@@ -92,6 +96,31 @@ class StyleGAN2Recipe(Recipe):
         gen = self.fixed_generator()
         self.fixed_z = torch.randn(16, int(a["style_dim"]), generator=gen)
         self.fixed_noise = [torch.randn(s, generator=gen) for s in g_ema.noise_shapes()]
+
+    def _refuse_unsupported_start(self) -> None:
+        """--from a StyleGAN2-ADA network pickle (a file, or a manifest / library id of one): not yet. This
+        trainer builds rosinality's layout, and the pickle's discriminator is not rebuilt (only G_ema is read)."""
+        from ganstudio.checkpoints.nvlabs_pickle import is_nvlabs_pickle
+        from ganstudio.core.manifest import UnknownModelError, find_model
+
+        ref = self.cfg.from_model
+        if not ref:
+            return
+        path = Path(str(ref)).expanduser()
+        if path.is_file():
+            pickle = path.suffix.lower() == ".pkl" or is_nvlabs_pickle(path)
+            name = path.name
+        else:
+            try:
+                entry = find_model(str(ref))
+            except UnknownModelError:
+                return  # resolved (and refused in its own words) when the networks are built
+            pickle = entry.arch == "stylegan2_ada"
+            name = entry.id
+        if pickle:
+            raise UserError(f"{name}: fine-tuning StyleGAN2-ADA .pkl generators is not supported yet (the "
+                            "trainer fine-tunes rosinality-layout StyleGAN2 .pt files, and the pickle's "
+                            "discriminator is not rebuilt); train from scratch, or start from a .pt")
 
     def _load_start(self, g, d, g_ema, g_opt, d_opt) -> None:
         """Fine-tune from a rosinality-style .pt (g, d, g_ema, optimisers when present)."""

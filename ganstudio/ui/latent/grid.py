@@ -1,4 +1,5 @@
-"""The seed grid: first seed, truncation, noise, and 16 tiles to pick (or to label yes / no) from.
+"""The seed grid: first seed, truncation, noise, the class (class-conditional models only), and 16 tiles to
+pick (or to label yes / no) from.
 
 Picking a tile makes it the image the sliders edit; in labelling mode (step 1 of a supervised direction) a
 click labels the tile instead. Sampling runs in the worker through a ``JobSlot``: a newer grid (other seeds,
@@ -87,7 +88,7 @@ class SeedGrid(QWidget):
     grid_ready = Signal()
     picked = Signal(int)  # a tile was picked (its seed): the image the sliders edit
     labels_changed = Signal()
-    settings_changed = Signal()  # truncation or noise: the edited image follows
+    settings_changed = Signal()  # truncation, noise or class: the edited image follows
 
     def __init__(self, session: LatentSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,6 +134,13 @@ class SeedGrid(QWidget):
         tr.addWidget(self.trunc_spin, 1)
         tr.addWidget(self.noise_combo, 1)
         form.addRow("ψ / noise", tr)
+        self.class_spin = QSpinBox(box)
+        self.class_spin.setRange(0, 0)
+        self.class_spin.setToolTip("this model is class-conditional: every image is drawn from the class "
+                                   "chosen here (its number in the data set the model was trained on)")
+        form.addRow("Class", self.class_spin)
+        self.form = form
+        form.setRowVisible(self.class_spin, False)  # shown for a class-conditional model only
         self.sample_btn = QPushButton("Sample grid", box)
         self.sample_btn.clicked.connect(self.sample)
         form.addRow(self.sample_btn)
@@ -140,6 +148,7 @@ class SeedGrid(QWidget):
         self.seed_spin.valueChanged.connect(self._on_seed)
         self.trunc_spin.valueChanged.connect(self._on_settings)
         self.noise_combo.currentIndexChanged.connect(self._on_settings)
+        self.class_spin.valueChanged.connect(self._on_settings)
 
         gridw = QWidget(self)
         gl = QGridLayout(gridw)
@@ -159,12 +168,19 @@ class SeedGrid(QWidget):
         self.noise_combo.setEnabled(loaded and stylegan)
 
     def show_settings(self) -> None:
-        """Show the session's truncation and noise (a recipe set them) without re-sampling."""
-        for w in (self.trunc_spin, self.noise_combo):
+        """Show the session's truncation, noise and class (a model or a recipe set them) without re-sampling;
+        the class row only for a class-conditional model."""
+        widgets = (self.trunc_spin, self.noise_combo, self.class_spin)
+        for w in widgets:
             w.blockSignals(True)
         self.trunc_spin.setValue(self.session.truncation)
         self.noise_combo.setCurrentText(self.session.noise)
-        for w in (self.trunc_spin, self.noise_combo):
+        n = self.session.n_classes
+        self.class_spin.setRange(0, max(0, n - 1))
+        self.class_spin.setValue(self.session.class_index or 0)
+        self.class_spin.setSuffix(f"   (of 0–{n - 1})" if n else "")
+        self.form.setRowVisible(self.class_spin, n > 0)
+        for w in widgets:
             w.blockSignals(False)
 
     def picked_seeds(self) -> list[int]:
@@ -218,7 +234,7 @@ class SeedGrid(QWidget):
     def _on_settings(self, *_a) -> None:
         self.session.truncation = self.trunc_spin.value()
         self.session.noise = self.noise_combo.currentText()
-        self.session.settings_changed()
+        self.session.set_class(self.class_spin.value() if self.session.n_classes else None)  # also settings_changed
         self.sample()
         self.settings_changed.emit()
 

@@ -17,9 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.ui.latent.session import ModelChoice, model_choices
+from ganstudio.ui.latent.session import MODEL_SUFFIXES, ModelChoice, model_choices
 
 NONE_TEXT = "(no latent model yet: Open file…, or Models > Model manager)"
+OPEN_FILTER = "Generators (" + " ".join(f"*{s}" for s in MODEL_SUFFIXES) + ");;All files (*)"
 KIND = Qt.ItemDataRole.UserRole + 1  # "file" (opened this session), "present" / "absent" (manifest entries)
 
 
@@ -74,9 +75,10 @@ class ModelBar(QWidget):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setMinimumContentsLength(18)
         self.combo.setToolTip("StyleGAN2 / DCGAN generators: the bundled ones, your library (Models > Model "
-                              "manager) and files you opened")
+                              "manager) and files you opened (or dropped on this tab)")
         self.open_btn = QPushButton("Open file…", self)
-        self.open_btn.setToolTip("a StyleGAN2 checkpoint (.pt with g_ema) or a DCGAN netG_*.pth")
+        self.open_btn.setToolTip("a StyleGAN2 checkpoint (rosinality .pt with g_ema, or NVIDIA's StyleGAN2-ADA "
+                                 ".pkl, read without running the code inside) or a DCGAN netG_*.pth")
         self.open_btn.clicked.connect(self._browse)
         self.info = QLabel("no model", self)
         self.info.setWordWrap(True)
@@ -156,7 +158,6 @@ class ModelBar(QWidget):
         self.chosen.emit(ref)
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a StyleGAN2 or DCGAN generator", "",
-                                              "Checkpoints (*.pt *.pth *.safetensors *.ckpt);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open a StyleGAN2 or DCGAN generator", "", OPEN_FILTER)
         if path:
             self.chosen.emit(path)

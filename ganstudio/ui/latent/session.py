@@ -43,6 +43,14 @@ EXPORT_FRAMES = "ganstudio.engines.latent.recipe:export_frames_job"
 GRID = 4  # the seed grid is GRID x GRID
 GRID_SEEDS = GRID * GRID
 NOISE_MODES = ("stored", "zero", "random")
+# rosinality's .pt and NVIDIA's StyleGAN2-ADA .pkl: the same generator to every tool here
+STYLEGAN_FAMILIES = ("stylegan2", "stylegan2_ada")
+LATENT_ARCHS = (*STYLEGAN_FAMILIES, "dcgan")
+MODEL_SUFFIXES = (".pt", ".pth", ".pkl", ".safetensors", ".ckpt")  # files the Open dialog and drops take
+
+
+def is_model_file(path: str) -> bool:
+    return Path(path).suffix.lower() in MODEL_SUFFIXES
 
 
 def folder_problem(path: str, suffixes: tuple[str, ...] = ()) -> str | None:
@@ -84,7 +92,7 @@ def model_choices(entries=None) -> list[ModelChoice]:
         return []
     out = []
     for e in entries:
-        if not (e.task == "latent" or (e.task in ("", "unknown") and e.arch in ("stylegan2", "dcgan"))):
+        if not (e.task == "latent" or (e.task in ("", "unknown") and e.arch in LATENT_ARCHS)):
             continue
         present = entry_path(e) is not None
         label = e.id if present else f"{e.id}  (not on this machine)"
@@ -157,6 +165,7 @@ class LatentSession:
         self.first_seed = 0
         self.truncation = 1.0
         self.noise = "stored"
+        self.class_index: int | None = None  # the class drawn by a class-conditional model; None otherwise
         self.grid_seeds: list[int] = []
         self.grid_images: np.ndarray | None = None
         self.picked: list[int] = []
@@ -181,7 +190,12 @@ class LatentSession:
 
     @property
     def is_stylegan(self) -> bool:
-        return self.info.get("family") == "stylegan2"
+        return self.info.get("family") in STYLEGAN_FAMILIES
+
+    @property
+    def n_classes(self) -> int:
+        """Classes of a class-conditional model (0: unconditional)."""
+        return int(self.info.get("c_dim") or 0)
 
     @property
     def n_latent(self) -> int:
@@ -200,6 +214,11 @@ class LatentSession:
         changed = info.get("sha256") != self.info.get("sha256")
         self.model, self.info = ref, dict(info)
         self.note_runtime(info)
+        n = self.n_classes
+        if not n:
+            self.class_index = None
+        elif self.class_index is None or not 0 <= self.class_index < n:
+            self.class_index = 0  # a class-conditional model draws one class at a time: start with the first
         if changed:
             self.clear_directions()
             self.labels.clear()
@@ -218,9 +237,10 @@ class LatentSession:
         if not i:
             return "no model"
         rt = i.get("runtime") or {}
-        w = f"W+ {i['n_latent']}×{i['w_dim']}" if i.get("family") == "stylegan2" else f"z {i['z_dim']}"
+        w = f"W+ {i['n_latent']}×{i['w_dim']}" if i.get("family") in STYLEGAN_FAMILIES else f"z {i['z_dim']}"
+        classes = f" · {self.n_classes} classes" if self.n_classes else ""
         where = f" · {rt.get('device', '?')} {rt.get('precision', '')}".rstrip() if rt else ""
-        return f"{i['family']} · {i['resolution']} px · {w}{where} · sha256 {i['sha256'][:12]}…"
+        return f"{i['family']} · {i['resolution']} px · {w}{classes}{where} · sha256 {i['sha256'][:12]}…"
 
     def model_tooltip(self) -> str:
         i = self.info
@@ -235,7 +255,7 @@ class LatentSession:
 
     def grid_job(self) -> dict:
         return self.job(seeds=self.wanted_grid(), truncation=self.truncation, noise=self.noise,
-                        batch=GRID_SEEDS)
+                        batch=GRID_SEEDS, class_index=self.class_index)
 
     def accept_grid(self, res: dict) -> bool:
         """Take a finished grid; False for an older one (other seeds than asked for now)."""
@@ -264,9 +284,18 @@ class LatentSession:
         return sorted(yes), sorted(no)
 
     def settings_changed(self) -> None:
-        """Truncation or noise changed: a seed image's mapped W+ no longer holds."""
+        """Truncation, noise or class changed: a seed image's mapped W+ no longer holds."""
         if self.base is not None and self.base.get("wplus") is None:
             self.base_wplus = None
+
+    def set_class(self, class_index: int | None) -> None:
+        """The class a class-conditional model draws (the grid, the seed images, directions fitted to seeds)."""
+        n = self.n_classes
+        if not n:
+            self.class_index = None
+        else:
+            self.class_index = min(max(0, int(class_index or 0)), n - 1)
+        self.settings_changed()
 
     # ------------------------------------------------------------------------------------------ editing
     def set_base(self, base: dict) -> None:
@@ -278,6 +307,7 @@ class LatentSession:
         st = {k: v for k, v in (self.base or {}).items() if k in ("seeds", "z", "wplus")}
         if "wplus" not in st:
             st["truncation"] = self.truncation
+            st["class_index"] = self.class_index  # a W+ latent holds its class already
         st["noise"] = self.noise
         seeds = (self.base or {}).get("seeds") or (self.base or {}).get("noise_seeds") or [0]
         st["noise_seeds"] = list(seeds)
@@ -372,10 +402,10 @@ class LatentSession:
         return {**self.dirs, "layers": [list(x) for x in self.layers]}
 
     def sefa_job(self, k: int, layers: tuple[int, int]) -> dict:
-        return self.job(k=int(k), layers=(int(layers[0]), int(layers[1])))
+        return self.job(k=int(k), layers=(int(layers[0]), int(layers[1])), class_index=self.class_index)
 
     def pca_job(self, k: int) -> dict:
-        return self.job(k=int(k))
+        return self.job(k=int(k), class_index=self.class_index)
 
     def supervised_job(self, name: str) -> dict:
         yes, no = self.label_lists()
@@ -384,7 +414,7 @@ class LatentSession:
         cond = [np.asarray(self.dirs["vectors"][i]).tolist() for i, f in enumerate(self.fixed) if f] \
             if self.dirs else []
         return self.job(yes=yes, no=no, name=name.strip() or "attribute", truncation=self.truncation,
-                        condition_on=cond)
+                        condition_on=cond, class_index=self.class_index)
 
     def load_directions_job(self, path: str) -> dict:
         return {"path": path, "model_sha256": self.info.get("sha256", "")}
@@ -400,14 +430,15 @@ class LatentSession:
                 raise InputError("pick a second tile to take the fine styles from")
             fine_seed = others[-1]
         return self.job(coarse=int(seeds[0]), fine=int(fine_seed), inject_index=int(inject_index),
-                        truncation=self.truncation)
+                        truncation=self.truncation, class_index=self.class_index)
 
     def interpolation_job(self, steps: int, spherical: bool, space: str) -> dict:
         if len(self.picked) < 2:
             raise InputError("pick two or more tiles to interpolate between")
         kw = self.job(seeds=list(self.picked), steps=int(steps), spherical=bool(spherical), space=space,
-                      truncation=self.truncation, noise=self.noise)
-        self.interp_state = {"seeds": list(self.picked), "truncation": self.truncation, "noise": self.noise}
+                      truncation=self.truncation, noise=self.noise, class_index=self.class_index)
+        self.interp_state = {"seeds": list(self.picked), "truncation": self.truncation, "noise": self.noise,
+                             "class_index": self.class_index}
         return kw
 
     def export_frames_state(self) -> dict:
@@ -420,7 +451,7 @@ class LatentSession:
         if not all(self.groups.values()):
             raise InputError("set A, B and C from picked tiles first")
         return self.job(a=self.groups["A"], b=self.groups["B"], c=self.groups["C"], space=space,
-                        truncation=self.truncation, noise=self.noise, n_perturb=8)
+                        truncation=self.truncation, noise=self.noise, n_perturb=8, class_index=self.class_index)
 
     def projection_job(self, path: str, space: str, steps: int) -> dict:
         if not self.model:
@@ -467,6 +498,8 @@ class LatentSession:
         are reused). Returns the names of the new sliders. Check ``recipe_problem`` first."""
         self.truncation = float(state.get("truncation", 1.0))
         self.noise = state.get("noise", "stored") if state.get("noise") in NOISE_MODES else "stored"
+        if self.n_classes and state.get("class_index") is not None:
+            self.set_class(state["class_index"])
         if state.get("wplus") is not None:
             base = {"wplus": state["wplus"]}
         else:

@@ -186,6 +186,16 @@ class LatentPanel(QWidget):
         self._set_status("loading model…")
         self.model_job.start(DESCRIBE, self.session.describe_job(ref))
 
+    def refresh_models(self) -> None:
+        """Re-read the manifest and the user's library: models added meanwhile are listed."""
+        self.model_bar.refresh()
+
+    def select_model(self, model_id: str) -> bool:
+        """Select a manifest / library model by id, re-reading the list first (a model added meanwhile, e.g.
+        by the Train tab's "Use in Latent", is found), and load it as picking it in the list would. False
+        when no latent model has that id (or its file is not on this machine: the status line says so)."""
+        return self.model_bar.pick(model_id)
+
     @Slot(str)
     def _on_model_missing(self, message: str) -> None:
         """A listed model whose file is not here: say what to do, and the list shows the model in use."""

@@ -375,6 +375,22 @@ class PaintPanel(QWidget):
         self.fetch_bar.clear()
         self.set_model(model)
 
+    def refresh_models(self) -> None:
+        """Re-read the manifest and the user's library: models added meanwhile are listed."""
+        self._refresh_models()
+
+    def select_model(self, model_id: str) -> bool:
+        """Select a manifest / library model by id, re-reading the list first (a model added meanwhile, e.g.
+        by the Train tab's "Use in Paint", is found), and load it as picking it in the list would. False when
+        no paint model has that id (or its file is not on this machine: the tab says so beside the list)."""
+        self._refresh_models()
+        idx = self.model_box.findData(model_id)
+        if idx < 0:
+            return False
+        self.model_box.setCurrentIndex(idx)
+        self._on_model_chosen(idx)
+        return self.model_box.itemData(idx, PRESENT_ROLE) is not False
+
     @Slot(str)
     def _on_model_fetched(self, model_id: str) -> None:
         self._refresh_models()

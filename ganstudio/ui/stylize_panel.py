@@ -209,7 +209,8 @@ class StylizePanel(QWidget):
         split.setSizes([560, 260])
 
     def _fill_models(self) -> None:
-        """Manifest entries (a quick JSON read + file checks); the user's own files are added later."""
+        """(Re)list the manifest's stylize models and upscalers (a quick JSON read + file checks), after the
+        files the user added; both choices stay (a re-list re-renders only if the current model is gone)."""
         try:
             from ganstudio.core.manifest import entry_path, load_manifest
 
@@ -217,10 +218,14 @@ class StylizePanel(QWidget):
         except Exception as exc:  # a broken manifest must not break the tab
             log.warning("could not read the model manifest: %s", exc)
             entries = []
-        listed = []
+        current, then_upscale = self.model_combo.currentData(), self.upscale_combo.currentData()
+        files = [(self.model_combo.itemText(i), self.model_combo.itemData(i)) for i in range(self.model_combo.count())
+                 if self.model_combo.itemData(i) is not None and self.model_combo.itemData(i) not in self._entries]
+        self._entries, self._missing = {}, set()
+        listed, upscalers = [], []
         for e in entries:
             if e.task == "upscale":
-                self.upscale_combo.addItem(e.id, e.id)
+                upscalers.append(e.id)
             if e.task != "stylize" and e.arch != "cyclegan":
                 continue
             self._entries[e.id] = e
@@ -228,14 +233,44 @@ class StylizePanel(QWidget):
             if not present:
                 self._missing.add(e.id)
             listed.append((not present, e.id, e.description))
-        self.model_combo.blockSignals(True)
-        if not any(not missing for missing, _i, _d in listed):
+        for combo in (self.model_combo, self.upscale_combo):
+            combo.blockSignals(True)
+        self.upscale_combo.clear()
+        self.upscale_combo.addItem("No", None)
+        for uid in upscalers:
+            self.upscale_combo.addItem(uid, uid)
+        self.upscale_combo.setCurrentIndex(max(0, self.upscale_combo.findData(then_upscale)))
+        self.model_combo.clear()
+        for text, path in files:
+            self.model_combo.addItem(text, path)
+        if not files and not any(not missing for missing, _i, _d in listed):
             # nothing usable yet: do not preselect a model that is not there (opening a photo would just fail)
             self.model_combo.addItem("(no model yet: Model file…, or pick one to download)", None)
         for missing, mid, desc in sorted(listed):
             self.model_combo.addItem(mid + (MISSING_TAG if missing else ""), mid)
             self.model_combo.setItemData(self.model_combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
-        self.model_combo.blockSignals(False)
+        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(current)) if current is not None else 0)
+        for combo in (self.model_combo, self.upscale_combo):
+            combo.blockSignals(False)
+        if self.model_combo.currentData() != current:
+            self._on_model_changed(self.model_combo.currentIndex())
+
+    def refresh_models(self) -> None:
+        """Re-read the manifest and the user's library: models added meanwhile are listed."""
+        self._fill_models()
+
+    def select_model(self, model_id: str) -> bool:
+        """Select a manifest / library model by id, re-reading the list first (a model added meanwhile, e.g.
+        by the Train tab's "Use in Stylize", is found), as picking it in the list would (the open photo is
+        re-rendered with it). False when no stylize model has that id (or its file is not on this machine:
+        the tab says so beside the list)."""
+        self._fill_models()
+        idx = self.model_combo.findData(model_id)
+        if idx < 0:
+            return False
+        if idx != self.model_combo.currentIndex():
+            self.model_combo.setCurrentIndex(idx)  # re-renders the open photo with it
+        return model_id not in self._missing
 
     # ------------------------------------------------------------------------------------------ models
     def add_model_path(self, path: str) -> None:

@@ -12,9 +12,9 @@ training is listed as running when the app opens again (and can be followed and 
 Runs live in ``user_data_dir()/runs/<name>``.
 
 "Use in Stylize / Paint / Latent / Upscale" publishes the finished run's generator(s) to the model library
-(in the worker: ``training.jobs.publish``), switches to that tab and selects the model there: through the
-target panel's ``select_model(model_id)`` when it has one (after ``refresh_models()`` when it has that),
-else its ``set_model(model_id)``, else its ``add_model_path(path)``.
+(in the worker: ``training.jobs.publish``), switches to that tab and selects the model there with the
+panel's ``select_model(model_id) -> bool`` (every tab has one: it re-reads the library, so the new entry is
+found, and loads it as a pick in its list would).
 """
 from __future__ import annotations
 
@@ -461,8 +461,8 @@ class TrainPanel(QWidget):
         self.model_used.emit(tab, entry["id"], how)
 
     def _select_in_tab(self, tab: str, entry: dict) -> str:
-        """Switch the window to ``tab`` and select the model in its panel. Returns the method used ("" if
-        the panel offers none)."""
+        """Switch the window to ``tab`` and select the model in its panel (``select_model``). Returns
+        "select_model" when it was selected there, "" when not (no such tab, or the panel did not find it)."""
         win = self.window()
         switch = getattr(win, "switch_to", None)
         target = (getattr(win, "panels", None) or {}).get(tab)
@@ -471,23 +471,14 @@ class TrainPanel(QWidget):
                 switch(tab)
             except KeyError:
                 return ""
-        if target is None:
+        select = getattr(target, "select_model", None)
+        if not callable(select):  # a tab that failed to load (its placeholder): the message says where to pick it
             return ""
-        refresh = getattr(target, "refresh_models", None)
-        if callable(refresh):
-            refresh()
-        for method, arg in (("select_model", entry["id"]), ("set_model", entry["id"]),
-                            ("add_model_path", entry["path"])):
-            fn = getattr(target, method, None)
-            if callable(fn) and arg:
-                try:
-                    if fn(arg) is False:
-                        continue
-                except Exception:  # another panel's bug must not take this one down
-                    log.exception("%s.%s(%r) failed", tab, method, arg)
-                    continue
-                return method
-        return ""
+        try:
+            return "select_model" if select(entry["id"]) else ""
+        except Exception:  # another panel's bug must not take this one down
+            log.exception("%s.select_model(%r) failed", tab, entry["id"])
+            return ""
 
     def export(self) -> None:
         """File > Export…: the shown run's model (official files, or one safetensors file)."""

@@ -303,8 +303,20 @@ class UpscalePanel(QWidget):
                 return i
         return -1
 
+    def refresh_models(self) -> None:
+        """Re-read the manifest and the user's library: upscale models added meanwhile join the list (before
+        "Other model file…"); the current choice stays."""
+        self.model_combo.blockSignals(True)
+        for entry_id, label, scale in self._library_models():
+            if self._model_index(entry_id) < 0:
+                self.model_combo.insertItem(self.model_combo.count() - 1, label, (entry_id, scale))
+        self.model_combo.blockSignals(False)
+
     def select_model(self, name: str) -> bool:
-        """Select a listed model by its engine name, manifest id or path."""
+        """Select a model by its engine name, manifest / library id or path, re-reading the library first (a
+        model added meanwhile, e.g. by the Train tab's "Use in Upscale", is found), as picking it in the list
+        would. False when no listed model has that name."""
+        self.refresh_models()
         idx = self._model_index(str(name))
         if idx >= 0:
             self.model_combo.setCurrentIndex(idx)

@@ -116,6 +116,17 @@ class ModelBar(QWidget):
         self.combo.setCurrentIndex(idx if idx >= 0 else (0 if self.combo.itemData(0) is None else -1))
         self.combo.blockSignals(False)
 
+    def pick(self, ref: str) -> bool:
+        """Re-list, then choose ``ref`` as a click in the list would (a model here is loaded; one not on this
+        machine says what to do). False when the list has no such model, or it is not on this machine."""
+        self.refresh()
+        idx = self.combo.findData(ref)
+        if idx < 0:
+            return False
+        self.combo.setCurrentIndex(idx)
+        self._on_activated(idx)
+        return self.combo.itemData(idx, KIND) != "absent"
+
     def _add_item(self, text: str, ref: str, kind: str, tooltip: str, at: int | None = None) -> int:
         i = self.combo.count() if at is None else at
         self.combo.insertItem(i, text, ref)

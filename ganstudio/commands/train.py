@@ -9,8 +9,10 @@
 RUN/ holds config.json, checkpoints/ (the newest few), samples/ (a grid of fixed inputs every
 --sample-every steps), metrics.jsonl (losses, FID / PSNR / SSIM) and, at the end, final/ with the
 generator(s) in the official layouts. --steps is the run's total: `--resume RUN --steps 2000` continues
-a run to step 2000. Ctrl-C writes a checkpoint and exits; a second Ctrl-C stops at once. Under
-`torchrun --nproc_per_node N ganstudio train ...` the same command trains on N processes (DDP).
+a run to step 2000. Ctrl-C (or SIGTERM) writes a checkpoint and exits with code 130; a second Ctrl-C stops
+at once. Under `torchrun --nproc_per_node N ganstudio train ...` the same command trains on N processes
+(DDP); a stop reaching any of them (Ctrl-C, SIGTERM, or 'stop' on rank 0's stdin with --progress-json)
+stops all of them at the same step, with one checkpoint.
 """
 from __future__ import annotations
 
@@ -59,7 +61,8 @@ def register(sub) -> None:
     c.add_argument("--config", metavar="FILE", help="settings as JSON or YAML, the same keys as these flags")
     c.add_argument("--progress-json", action="store_true",
                    help="print progress as JSON lines on stdout and take 'pause' / 'resume' / 'stop' lines on "
-                        "stdin (the Train tab's process runner); stdin closing changes nothing")
+                        "stdin (the Train tab's process runner; under torchrun rank 0 reads them for every "
+                        "rank); stdin closing changes nothing")
     add_runtime_args(c)
     p.set_defaults(func=_run)
 
@@ -104,7 +107,9 @@ def _emit_json(p, stream) -> None:
 
 def _control_from_stdin(token) -> None:
     """--progress-json: the parent process steers the run with lines on stdin (pause / resume / stop).
-    End of input (the parent closed the pipe or went away) leaves the run going: it trains to the end."""
+    End of input (the parent closed the pipe or went away) leaves the run going: it trains to the end.
+    Under torchrun the ranks share one stdin, so only rank 0 reads it (a line read by another rank would be
+    lost to rank 0); the loop shares rank 0's decision with the others at every step."""
     import sys
     import threading
 
@@ -122,6 +127,7 @@ def _control_from_stdin(token) -> None:
 
 
 def _run(args) -> int:
+    import os
     import signal
     import sys
 
@@ -145,8 +151,17 @@ def _run(args) -> int:
         print("\nstopping after this step (writing a checkpoint); Ctrl-C again to stop at once", file=sys.stderr)
         token.cancel()
 
+    def on_sigterm(signum, frame):
+        # the first Ctrl-C's stop (a checkpoint, exit 130), never "stop at once": torchrun ends its ranks with
+        # SIGTERM (or passes a Ctrl-C on) and escalates to SIGKILL by itself if they do not go in time
+        if not token.cancelled:
+            print("\nstopping after this step (writing a checkpoint)", file=sys.stderr)
+            token.cancel()
+
+    ranks = int(os.environ.get("WORLD_SIZE", "1") or 1)
     previous = signal.signal(signal.SIGINT, on_sigint)
-    if args.progress_json:
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
+    if args.progress_json and int(os.environ.get("RANK", "0") or 0) == 0:
         _control_from_stdin(token)
     bar = None if args.progress_json else ProgressBar(unit="step")
     on_progress = (lambda p: _emit_json(p, sys.stdout)) if args.progress_json else bar
@@ -177,3 +192,6 @@ def _run(args) -> int:
         return outcome.code
     finally:
         signal.signal(signal.SIGINT, previous)
+        # a rank of a run that ended lets torchrun's SIGTERM (sent when another rank exits first) pass, so its
+        # own exit code is the one torchrun reports
+        signal.signal(signal.SIGTERM, previous_term if ranks <= 1 else signal.SIG_IGN)

@@ -17,7 +17,10 @@ summary dict (run folder, final files, metrics). What it does, in order:
 5. the end: a last checkpoint, metrics, and ``final/`` with the generators in the official layouts.
 
 Under ``torchrun`` (WORLD_SIZE > 1) every process runs this loop on its share of each batch (DDP); only
-rank 0 writes files.
+rank 0 writes files. Stop and Pause reach the processes unevenly (the Train tab's words reach rank 0 only,
+through its stdin; a signal may reach any rank), so before every step the ranks share their Stop / Pause
+flags (``agree``: a two-number all_reduce) and all stop at the same step, wait for rank 0's checkpoint and
+exit, or pause together.
 """
 from __future__ import annotations
 
@@ -103,6 +106,43 @@ def _batch_to(batch: dict, device: torch.device, channels_last: bool = False) ->
     return out
 
 
+PAUSE_POLL_S = 0.25  # a paused distributed run asks the other ranks this often whether it may go on
+
+
+def agree(world: World, cancel: CancelToken, device: torch.device) -> None:
+    """Between steps: wait while paused, raise ``Cancelled`` when stopped. In one process this is the token's
+    own check. Under torchrun every rank calls it at the same step and they share their flags (max over ranks
+    of [stopped, paused], one tiny all_reduce), so one rank's Stop or Pause is every rank's: a rank never
+    leaves the others waiting in a collective."""
+    if not world.distributed:
+        cancel.check()
+        return
+    import torch.distributed as dist
+
+    on = device if dist.get_backend() == "nccl" else torch.device("cpu")  # NCCL reduces CUDA tensors only
+    while True:
+        flags = torch.tensor([float(cancel.cancelled), float(cancel.paused)], device=on)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        stop, paused = flags.tolist()
+        if stop:
+            raise Cancelled()
+        if not paused:
+            return
+        time.sleep(PAUSE_POLL_S)  # every rank asks again together: the same number of collectives everywhere
+
+
+def _leave(world: World) -> None:
+    """The end of a distributed run, on every rank: wait for all (rank 0 may still be writing files), then leave
+    the process group explicitly. Left to interpreter shutdown, the teardown races the other ranks' exits
+    (a rank was seen aborting with SIGABRT there), which torchrun reports as a failed run."""
+    if not world.distributed:
+        return
+    import torch.distributed as dist
+
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def _gpu_memory(device: torch.device) -> Optional[int]:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
@@ -163,7 +203,7 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
     data_line = report.summary()
     yield Progress(0, cfg.steps, f"data: {data_line}", extra={"phase": "data", "data": data_line,
                                                               "notes": list(report.notes)})
-    cancel.check()
+    agree(world, cancel, rt.device)
     recipe.build()
     for note in recipe.notes:
         log.info("%s: %s", cfg.task, note)
@@ -252,7 +292,7 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
                            extra={"phase": "train", "step": 0, "sample_step": 0,
                                   "sample_path": str(run / "samples" / "step_0000000.png")})
         while step < cfg.steps:
-            cancel.check()
+            agree(world, cancel, rt.device)
             t_step = time.monotonic()
             batch = _batch_to(next(loader), rt.device, channels_last)
             losses = recipe.train_step(batch, step)
@@ -292,6 +332,9 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
         if isinstance(exc, Cancelled):
             exc.run = str(run)
             exc.step = step
+            # every rank stopped at this step (agree); none may exit before rank 0 has written the checkpoint:
+            # torchrun ends the other ranks as soon as one has exited
+            _leave(world)
         raise
     write_checkpoint(step)
     yield Progress(step, cfg.steps, "computing the final metrics…", extra={"phase": "metrics", "step": step})
@@ -307,9 +350,6 @@ def train(config=None, resume: Optional[str] = None, steps: Optional[int] = None
                    "runtime": rt.describe(), "library": recipe.library_entries()}
         (final / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         sample(step)
-    if world.distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
+    _leave(world)
     return {"run": str(run), "final": str(run / "final"), "files": [str(f) for f in files], "step": step,
             "metrics": final_metrics}

@@ -183,7 +183,9 @@ class Recipe:
         if has_bn and self.device.type == "cuda":  # SyncBatchNorm needs CUDA (gloo / CPU keeps local BN)
             net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DDP(net, device_ids=ids, broadcast_buffers=True)
+        # buffers (BatchNorm statistics) are synced from rank 0 before every forward: DDP's default, left
+        # implicit because torch 2.14 deprecates the broadcast_buffers argument (a FutureWarning)
+        return DDP(net, device_ids=ids)
 
     @staticmethod
     def unwrap(net: nn.Module) -> nn.Module:

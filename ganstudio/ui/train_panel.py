@@ -251,10 +251,8 @@ class TrainPanel(QWidget):
 
     @Slot()
     def stop(self) -> None:
-        if self.runner.stop():
-            how = ("stopping: writing a checkpoint…" if self.runner.nproc == 1 else
-                   "stopping the torchrun processes (the newest periodic checkpoint is kept)…")
-            self.live.set_state(how)
+        if self.runner.stop():  # every process of a multi-GPU run stops at the same step: one checkpoint
+            self.live.set_state("stopping: writing a checkpoint…")
             self.live.stop_btn.setEnabled(False)
             self.live.pause_btn.setEnabled(False)
             self.live.resume_btn.setEnabled(False)

@@ -1,8 +1,8 @@
 """``ProcessRunner``: a training run in a child process, followed without blocking the GUI.
 
 The Train tab runs every training as ``python -m ganstudio train ... --progress-json`` (or, for several
-GPUs, ``python -m torch.distributed.run --nproc_per_node N -m ganstudio train ...``: DDP cannot live in a
-QThread). A child process, not a worker thread, because
+GPUs, ``python -m ganstudio.training.launch --nproc_per_node N -m ganstudio train ...``: torchrun, reporting
+the ranks' own exit code; DDP cannot live in a QThread). A child process, not a worker thread, because
 
 * closing the window can leave the run going ("keep training in the background"): the child is started in
   its own session / process group, its stdout and stderr go to files in the run folder
@@ -15,8 +15,10 @@ blocks and no thread is needed. It emits the same kind of signals as a ``JobSlot
 for every JSON line, then exactly one of ``finished(dict)`` (exit 0), ``cancelled()`` (stopped: exit 130,
 a checkpoint was written) or ``failed(exception)`` (``TrainProcessError``, a UserError whose text is the
 child's own ``error:`` line, or the end of its log). Control: ``pause()`` / ``resume()`` / ``stop()`` write
-those words to the child's stdin (``ganstudio train --progress-json`` reads them); a run followed with
-``attach`` is stopped by SIGINT (the CLI's Ctrl-C: a checkpoint, then exit), where the platform has it.
+those words to the child's stdin (``ganstudio train --progress-json`` reads them; under torchrun rank 0 does,
+and the ranks share its decision at every step, so all of them pause, or stop at the same step with one
+checkpoint); a run followed with ``attach`` is stopped by SIGINT (the CLI's Ctrl-C: a checkpoint, then exit;
+torchrun passes it on to its ranks), where the platform has it.
 
 It imports neither torch nor training code that does: the child does the work.
 """
@@ -55,11 +57,12 @@ class TrainProcessError(UserError, RuntimeError):
 
 def train_command(args: list[str], nproc: int = 1, python: str = sys.executable) -> list[str]:
     """The child's command line: ``ganstudio train ARGS --progress-json``, under torchrun for nproc > 1
-    (only rank 0's output reaches the console: every rank reports the same steps)."""
+    (``ganstudio.training.launch``: its exit code is the ranks' own, 130 for a stop; only rank 0's output
+    reaches the console: every rank reports the same steps)."""
     tail = ["-m", "ganstudio", "train", *map(str, args), "--progress-json"]
     if nproc <= 1:
         return [python, *tail]
-    return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={int(nproc)}",
+    return [python, "-m", "ganstudio.training.launch", "--standalone", f"--nproc_per_node={int(nproc)}",
             "--local-ranks-filter=0", *tail]
 
 
@@ -205,9 +208,9 @@ class ProcessRunner(QObject):
 
     # ------------------------------------------------------------------------------------------ control
     def can_pause(self) -> bool:
-        """Pause / resume go through the child's stdin: not for a followed run, nor under torchrun (whose
-        ranks share one stdin, so a word would reach only one of them)."""
-        return self.proc is not None and self.nproc == 1
+        """Pause / resume go through the child's stdin, so not for a followed run (started by an earlier
+        window). Under torchrun rank 0 reads them and every rank follows it."""
+        return self.proc is not None
 
     def _send(self, word: str) -> bool:
         if self.proc is None or self.proc.stdin is None or self.proc.stdin.closed:
@@ -241,8 +244,8 @@ class ProcessRunner(QObject):
         return self._interrupt()
 
     def _interrupt(self) -> bool:
-        # the CLI's Ctrl-C: a checkpoint, then exit 130. torchrun passes it on to its ranks as SIGTERM
-        # (they end without a new checkpoint; the last periodic one stays)
+        # the CLI's Ctrl-C: a checkpoint, then exit 130. torchrun passes it on to its ranks, which stop
+        # together with one checkpoint (it gives them 30 s before it kills them)
         if os.name == "nt" or self.pid is None:  # pragma: no cover - no SIGINT for another console's process
             return False
         try:

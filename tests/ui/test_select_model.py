@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from model_home import isolated_model_home
 from PIL import Image
-from tiny_models import tiny_cyclegan_file, tiny_spade_file, tiny_srvgg_file, tiny_stylegan2_file
+from tiny_models import (
+    tiny_cyclegan_file,
+    tiny_spade_file,
+    tiny_srvgg_file,
+    tiny_stylegan2_file,
+)
 
 from ganstudio.core.manifest import ModelEntry, add_library_entry
 

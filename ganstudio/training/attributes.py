@@ -68,7 +68,8 @@ class AttributeModel:
 
     @classmethod
     def from_state(cls, state: dict, width: int = 32) -> "AttributeModel":
-        net = AttributeNet(len(state["names"]), width=width)
+        channels = int(state["net"]["features.0.weight"].shape[1])  # grey or RGB, from the first conv
+        net = AttributeNet(len(state["names"]), width=width, channels=channels)
         net.load_state_dict(state["net"])
         return cls(net.eval(), list(state["names"]), list(state["kinds"]), [tuple(r) for r in state["ranges"]],
                    int(state["size"]))
@@ -131,7 +132,7 @@ def train_attribute_model(images: torch.Tensor, targets: np.ndarray, names: list
             sched.step()
             step += 1
             if log is not None and step % 50 == 0:
-                log(f"attribute classifier epoch {epoch + 1}/{epochs} step {step}/{steps}: loss {float(loss):.4f}")
+                log(f"attribute classifier epoch {epoch + 1}/{epochs} step {step}/{steps}: loss {float(loss.detach()):.4f}")
     return AttributeModel(net.eval(), list(names), list(kinds), ranges, size)
 
 

@@ -65,7 +65,7 @@ def train_segmenter(images: torch.Tensor, labels: torch.Tensor, n_classes: int, 
             sched.step()
             step += 1
             if log is not None and step % 50 == 0:
-                log(f"segmenter epoch {epoch + 1}/{epochs} step {step}/{steps}: loss {float(loss):.4f}")
+                log(f"segmenter epoch {epoch + 1}/{epochs} step {step}/{steps}: loss {float(loss.detach()):.4f}")
     return net.eval()
 
 

@@ -60,8 +60,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("edit", help="apply attribute directions to a seed",
                        description="Directions come from --directions FILE (.npz / .safetensors saved by the "
-                                   "app, tied to the model), or, without a file, from SeFa computed on the fly "
-                                   "(names sefa_0, sefa_1, ...). " + PRECISION_NOTE)
+                                   "app, tied to the model), or, without a file, from the named directions the "
+                                   "model ships (the bundled faces and fashion models: e.g. -d Smile=2), or from "
+                                   "SeFa computed on the fly (names sefa_0, sefa_1, ...). " + PRECISION_NOTE)
     p.add_argument("--model", "-m", required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--direction", "-d", action="append", default=[], metavar="NAME=STRENGTH", required=True)
@@ -302,6 +303,7 @@ def _edit(args) -> int:
 
     from ganstudio.engines import latent as L
     from ganstudio.engines.latent import directions as D
+    from ganstudio.engines.latent.jobs import shipped_directions
 
     try:
         lm = _open(args)
@@ -321,15 +323,19 @@ def _edit(args) -> int:
                 layers[name.strip()] = (int(a or 0), int(b) if b else -1)
             except ValueError:
                 return _err(f"--layers wants NAME=START:STOP with whole numbers, got {spec!r}")
+        shipped = None if args.directions else shipped_directions(args.model, lm)
         if args.directions:
             dirs = D.load_directions(args.directions, lm.sha256)
+        elif shipped is not None and not any(n.startswith("sefa_") for n in strengths):
+            dirs = shipped  # the named directions the model ships (models/manifest: "directions")
         else:
             dirs = D.sefa(lm, k=max(8, 1 + max((int(n.split("_")[-1]) for n in strengths
                                                  if n.startswith("sefa_") and n.split("_")[-1].isdigit()),
                                                 default=0)), class_index=klass)
         unknown = sorted(set(strengths) - set(dirs.names))
         if unknown:
-            return _err(f"unknown direction(s) {', '.join(unknown)}; available: {', '.join(dirs.names)}")
+            also = " (or sefa_0, sefa_1, ... computed on the fly)" if dirs is shipped else ""
+            return _err(f"unknown direction(s) {', '.join(unknown)}; available: {', '.join(dirs.names)}{also}")
         state = {"seeds": [args.seed], "truncation": args.truncation, "noise": args.noise,
                  "edits": dirs.edits(strengths, layers), "class_index": klass}
         res = _run_with_bar(lambda c: L.render_state(state, cancel=c, model=lm), "img")

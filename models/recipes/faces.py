@@ -36,7 +36,7 @@ TRAIN = ["stylegan2", "--size", SIZE, "--batch", 8, "--lr", 0.002, "--seed", 0, 
          "--arch", "style_dim=256", "--arch", "n_mlp=4",
          "--arch", 'channels={"4": 256, "8": 256, "16": 128, "32": 64, "64": 32}',
          "--checkpoint-every", 250, "--sample-every", 250, "--no-metrics", "--keep", 2]
-STEPS = 8000
+STEPS = 12000  # 8000 in one session, resumed to 12000 in the next
 ATTRIBUTES = [  # name, kind, how to read it from a label line
     ("smile", "continuous", lambda r: r["smile"]),
     ("glasses", "binary", lambda r: r["glasses"]),
@@ -212,7 +212,25 @@ def step_measure(work: Path, n: int = 1000, strength: float = 2.0) -> dict:
     return result
 
 
-STEPS_ALL = ("data", "train", "bundle", "classifiers", "directions", "measure")
+def step_manifest(work: Path) -> dict:
+    p = paths(work)
+    entry = {
+        "id": NAME, "task": "latent", "arch": "stylegan2",
+        "arch_kwargs": {"size": SIZE, "style_dim": 256, "n_mlp": 4,
+                        "channels": {"4": 256, "8": 256, "16": 128, "32": 64, "64": 32}},
+        "directions": p["directions"].name,
+        "license": "MIT (weights, directions and the face renderer that made the training data: GAN Studio)",
+        "description": "StyleGAN2 (small config), 64x64 faces drawn by GAN Studio's own parametric face "
+                       "renderer (not photos of people), trained by GAN Studio's own trainer; ships 8 "
+                       "supervised attribute directions (smile, glasses, hair, beard, head turn, age, ...). "
+                       "See models/cards/faces.md.",
+        "native_resolution": f"{SIZE}x{SIZE}",
+        "recipe": "python models/recipes/faces.py all --work WORK",
+    }
+    return C.publish_entry("latent", entry, [p["model"], p["directions"]], p["measure"], dict(C.FID_KEYS))
+
+
+STEPS_ALL = ("data", "train", "bundle", "classifiers", "directions", "measure", "manifest")
 
 
 def main(argv=None) -> int:

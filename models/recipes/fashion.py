@@ -176,7 +176,24 @@ def step_measure(work: Path, n: int = 1000, strength: float = 2.0) -> dict:
     return result
 
 
-STEPS_ALL = ("data", "train", "bundle", "classifier", "directions", "measure")
+def step_manifest(work: Path) -> dict:
+    p = paths(work)
+    entry = {
+        "id": NAME, "task": "latent", "arch": "dcgan",
+        "arch_kwargs": {"nz": 64, "ngf": 48, "nc": 1, "size": SIZE},
+        "directions": p["directions"].name,
+        "license": "MIT (weights and directions: GAN Studio); training data Fashion-MNIST, MIT (Zalando Research)",
+        "description": "DCGAN, 32x32 grey product photos (Fashion-MNIST), trained by GAN Studio's own trainer; "
+                       "ships 6 supervised class directions (shirt -> dress, sneaker -> ankle boot, ...). "
+                       "See models/cards/fashion.md.",
+        "native_resolution": f"{SIZE}x{SIZE}",
+        "recipe": "python models/recipes/fashion.py all --work WORK",
+    }
+    keys = {**C.FID_KEYS, "classifier_test_accuracy": ("classifier_test_accuracy",)}
+    return C.publish_entry("latent", entry, [p["model"], p["directions"]], p["measure"], keys)
+
+
+STEPS_ALL = ("data", "train", "bundle", "classifier", "directions", "measure", "manifest")
 
 
 def main(argv=None) -> int:

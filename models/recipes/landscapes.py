@@ -35,7 +35,7 @@ TRAIN = ["spade", "--label-set", "ade20k", "--size", 128, "--option", "load_size
          # the EfficientNet-Lite0 feature distance is ~12x VGG's in size: weight 1 puts it where SPADE's VGG
          # term (weight 10) sits relative to the GAN and feature-matching terms
          "--option", "lambda_perceptual=1.0", "--checkpoint-every", 250, "--sample-every", 250, "--no-metrics", "--keep", 2]
-STEPS = 5000
+STEPS = 2500
 
 
 def paths(work: Path) -> dict:
@@ -149,7 +149,28 @@ def step_measure(work: Path) -> dict:
     return result
 
 
-STEPS_ALL = ("data", "train", "bundle", "segmenter", "measure")
+def step_manifest(work: Path) -> dict:
+    p = paths(work)
+    entry = {
+        "id": NAME, "task": "paint", "arch": "spade",
+        # the ADE20K label set (the Paint tab's default palette); trained on 128 px crops, renders 256 px maps
+        "arch_kwargs": {"ngf": 16, "label_nc": 150, "contain_dontcare_label": True, "use_instance": False,
+                        "num_upsampling_layers": "normal", "crop_size": 256, "aspect_ratio": 1.0,
+                        "dataset": "ade20k", "palette": "ade20k"},
+        "license": "MIT (weights: GAN Studio); training data rendered by GAN Studio from CC0 / public-domain "
+                   "photos (scikit-image data). See models/cards/landscapes.md.",
+        "description": "SPADE, ADE20K labels (sky, mountain, grass, water, tree, rock, sand, ...), 256x256 "
+                       "landscape scenes, trained by GAN Studio's own trainer on its procedural landscapes.",
+        "native_resolution": "256x256",
+        "recipe": "python models/recipes/landscapes.py all --work WORK",
+    }
+    keys = {"mIoU": ("layout_on_model_renders", "mIoU"),
+            "pixel_accuracy": ("layout_on_model_renders", "pixel_accuracy"),
+            "mIoU_on_real_renders": ("layout_on_real_renders", "mIoU"), **C.FID_KEYS}
+    return C.publish_entry("paint", entry, [p["model"]], p["measure"], keys)
+
+
+STEPS_ALL = ("data", "train", "bundle", "segmenter", "measure", "manifest")
 
 
 def main(argv=None) -> int:

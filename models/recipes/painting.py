@@ -32,7 +32,7 @@ NAME = "painting"
 TRAIN = ["cyclegan", "--size", 128, "--batch", 1, "--lr", 0.0002, "--seed", 0, "--holdout", 0,
          "--arch", "ngf=32", "--arch", "ndf=32", "--arch", "n_blocks=6",
          "--checkpoint-every", 500, "--sample-every", 250, "--no-metrics", "--keep", 2]
-STEPS = 20000
+STEPS = 9000
 
 
 def paths(work: Path) -> dict:
@@ -102,7 +102,29 @@ def step_measure(work: Path, size: int = 256) -> dict:
     return result
 
 
-STEPS_ALL = ("data", "train", "bundle", "measure")
+def step_manifest(work: Path) -> dict:
+    p = paths(work)
+    entry = {
+        "id": NAME, "task": "stylize", "arch": "cyclegan",
+        "arch_kwargs": {"arch": "resnet", "input_nc": 3, "output_nc": 3, "ngf": 32, "n_blocks": 6,
+                        "norm": "instance"},
+        # both directions of the pair: AtoB photo -> painting, BtoA painting -> photo
+        "files": {"AtoB": p["a2b"].name, "BtoA": p["b2a"].name},
+        "license": "MIT (weights: GAN Studio); training photos: scikit-image data (CC0 / public domain) and "
+                   "Debian's mate-backgrounds and plasma-workspace-wallpapers (GPL-2+). See "
+                   "models/cards/painting.md.",
+        "description": "CycleGAN (ResNet-6, ngf 32), photo <-> painterly look, both directions, trained by GAN "
+                       "Studio's own trainer at 128 px; runs at any size. The painterly domain is GAN Studio's "
+                       "own painting filter applied to other photos, not artists' paintings.",
+        "native_resolution": "128x128 crops (any size at run time)",
+        "recipe": "python models/recipes/painting.py all --work WORK",
+    }
+    keys = {k: (k,) for k in ("fid_AtoB", "fid_AtoB_untranslated", "fid_BtoA", "fid_BtoA_untranslated",
+                              "fid_effnet_AtoB", "fid_effnet_BtoA", "edge_ssim_AtoB", "edge_ssim_BtoA")}
+    return C.publish_entry("stylize", entry, [p["a2b"], p["b2a"]], p["measure"], keys)
+
+
+STEPS_ALL = ("data", "train", "bundle", "measure", "manifest")
 
 
 def main(argv=None) -> int:

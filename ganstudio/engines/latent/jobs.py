@@ -63,6 +63,22 @@ def _manifest_entry(ref, path: str):
     return None
 
 
+def shipped_directions(model, lm):
+    """The DirectionSet a model's manifest entry ships next to it (``model``: the reference it was opened
+    by), or None when it ships none; a named file that is missing or not for this model raises
+    DirectionsError."""
+    from ganstudio.engines.latent.directions import DirectionSet, DirectionsError
+
+    entry = _manifest_entry(model, lm.path)
+    name = (entry.extra or {}).get("directions") if entry is not None else None
+    if not name:
+        return None
+    found, problem = _shipped_directions(lm, name)
+    if found is None:
+        raise DirectionsError(problem)
+    return DirectionSet.from_dict(found)
+
+
 def _shipped_directions(lm, name) -> tuple[dict | None, str]:
     from ganstudio.engines.latent.directions import (
         DirectionsError,

@@ -332,7 +332,10 @@ def _edit(args) -> int:
             dirs = D.sefa(lm, k=max(8, 1 + max((int(n.split("_")[-1]) for n in strengths
                                                  if n.startswith("sefa_") and n.split("_")[-1].isdigit()),
                                                 default=0)), class_index=klass)
-        unknown = sorted(set(strengths) - set(dirs.names))
+        unknown = sorted(n for n in strengths if dirs.find(n) is None)
+        if not unknown:  # typed names -> the set's own ("smile" -> "Smile")
+            strengths = {dirs.find(n): v for n, v in strengths.items()}
+            layers = {dirs.find(n) or n: v for n, v in layers.items()}
         if unknown:
             also = " (or sefa_0, sefa_1, ... computed on the fly)" if dirs is shipped else ""
             return _err(f"unknown direction(s) {', '.join(unknown)}; available: {', '.join(dirs.names)}{also}")

@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.5  # a long render reports the fraction of its forward done at most this often
 HPARAM_KEYS = ("label_nc", "contain_dontcare_label", "use_instance", "num_upsampling_layers", "crop_size",
-               "aspect_ratio", "dataset", "label_names", "palette")
+               "aspect_ratio", "dataset", "label_names", "palette", "trained_labels")
 
 
 @dataclass
@@ -95,6 +95,9 @@ class PaintModelInfo:
     native_size: tuple  # (H, W)
     palette: str = ""  # built-in palette key or a palette JSON path; "" = by label count
     label_names: list | None = None
+    # the label ids the model saw in training (a manifest entry may say so; the bundled landscapes model
+    # does): the Paint tab marks the others, where the model draws undefined texture. None = not known.
+    trained_labels: list | None = None
 
     def get_palette(self) -> Palette:
         from ganstudio.core.palettes import generic_palette, load_palette
@@ -174,7 +177,8 @@ def load_paint_model(model, device="auto", overrides: dict | None = None):
         crop_size=int(merged.get("crop_size", 256)), aspect_ratio=float(merged.get("aspect_ratio", 1.0)),
         dataset=str(merged.get("dataset", "") or ""), use_vae=bool(merged.get("use_vae", False)),
         size_multiple=2 ** spade.UPSAMPLING_MODES[mode], native_size=(0, 0),
-        palette=str(merged.get("palette", "") or ""), label_names=merged.get("label_names"))
+        palette=str(merged.get("palette", "") or ""), label_names=merged.get("label_names"),
+        trained_labels=_label_ids(merged.get("trained_labels")))
     total = info.label_nc + int(info.contain_dontcare_label) + int(info.use_instance)
     if total != info.semantic_nc:
         raise InputError(f"the model takes {info.semantic_nc} input channels but label_nc {info.label_nc} + dontcare "
@@ -182,6 +186,17 @@ def load_paint_model(model, device="auto", overrides: dict | None = None):
     sw = info.crop_size // info.size_multiple
     info.native_size = (max(1, round(sw / info.aspect_ratio)) * info.size_multiple, max(1, sw) * info.size_multiple)
     return net, info
+
+
+def _label_ids(value) -> list | None:
+    """A manifest's ``trained_labels`` as a sorted list of ints, or None when absent or not a list of ints."""
+    if not isinstance(value, (list, tuple)):
+        return None
+    try:
+        return sorted({int(v) for v in value})
+    except (TypeError, ValueError):
+        log.warning("paint: ignoring trained_labels that are not whole numbers: %.80r", value)
+        return None
 
 
 def _configured(net: spade.SPADEGenerator, info: PaintModelInfo) -> spade.SPADEGenerator:

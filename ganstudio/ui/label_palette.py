@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap, QPalette
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -28,6 +28,7 @@ class LabelPalette(QWidget):
         self.names: list[str] = []
         self.colors: list = []
         self.hidden_ids: set[int] = set()
+        self.trained_ids: Optional[set[int]] = None  # None: the model does not say which labels it learned
         self.recent: list[int] = []
         self._current = -1
         self.title = QLabel("Labels")
@@ -54,10 +55,13 @@ class LabelPalette(QWidget):
         lay.addWidget(self.all_label)
         lay.addWidget(self.list, 1)
 
-    def set_labels(self, names, colors, title: str = "", hidden_ids=()) -> None:
+    def set_labels(self, names, colors, title: str = "", hidden_ids=(), trained_ids=None) -> None:
+        """``trained_ids``: the labels the model was trained on, where it says (the others are marked
+        "not trained" and greyed: the model draws undefined texture there); None marks nothing."""
         self.names = list(names)
         self.colors = [tuple(int(v) for v in c) for c in colors]
         self.hidden_ids = set(hidden_ids)
+        self.trained_ids = None if trained_ids is None else {int(i) for i in trained_ids}
         self.recent = [i for i in self.recent if i < len(self.names)]
         if title:
             self.title.setText(title)
@@ -68,7 +72,17 @@ class LabelPalette(QWidget):
         item = QListWidgetItem(swatch(color), f"{i}: {self.names[i]}")
         item.setData(ID_ROLE, i)
         item.setToolTip(f"label {i}: {self.names[i]}  rgb{tuple(color)}")
+        if not self.is_trained(i):
+            item.setText(f"{i}: {self.names[i]}  (not trained)")
+            item.setForeground(QBrush(self.palette().color(QPalette.ColorGroup.Disabled,
+                                                           QPalette.ColorRole.Text)))
+            item.setToolTip(f"label {i}: {self.names[i]}: this model was not trained on it, so it draws "
+                            "undefined texture there")
         return item
+
+    def is_trained(self, label: int) -> bool:
+        """Whether the model learned ``label`` (True when the model does not say)."""
+        return self.trained_ids is None or int(label) in self.trained_ids
 
     def _rebuild(self, *_args) -> None:
         text = self.search.text().strip().lower()

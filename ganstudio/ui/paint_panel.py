@@ -343,7 +343,8 @@ class PaintPanel(QWidget):
         self.model_box.setCurrentIndex(max(0, self.model_box.findData(current)) if current is not None else 0)
         self.model_box.blockSignals(False)
 
-    def _apply_palette(self, pal: "palettes.Palette", n_labels: int, allow_dontcare: bool) -> None:
+    def _apply_palette(self, pal: "palettes.Palette", n_labels: int, allow_dontcare: bool,
+                       trained_ids=None) -> None:
         if getattr(self, "_palette", None) is None or self._palette.key != pal.key:
             self.palette_view.recent = []  # recent labels belong to one label set
         self._palette = pal
@@ -351,7 +352,8 @@ class PaintPanel(QWidget):
         self._allow_dontcare = allow_dontcare
         self.canvas.set_palette(pal.colors)
         names = list(pal.names)[:n_labels]
-        self.palette_view.set_labels(names, pal.colors[:n_labels], title=pal.name, hidden_ids=pal.unused)
+        self.palette_view.set_labels(names, pal.colors[:n_labels], title=pal.name, hidden_ids=pal.unused,
+                                     trained_ids=trained_ids)
         self.background.blockSignals(True)
         self.background.clear()
         for i, n in enumerate(names):
@@ -536,15 +538,17 @@ class PaintPanel(QWidget):
         if state.model != self.model or state.info is not self.info:
             self.scheduler.reset(int((state.info or {}).get("size_multiple") or 1))
         self.model, self.overrides, self.info = state.model, dict(state.overrides), state.info
-        self._apply_palette(state.palette, n_labels=state.n_labels, allow_dontcare=state.allow_dontcare)
         d = state.info or {}
+        self._apply_palette(state.palette, n_labels=state.n_labels, allow_dontcare=state.allow_dontcare,
+                            trained_ids=d.get("trained_labels"))
         self.seed.setEnabled(bool(d.get("use_vae")))
         self.instances.setEnabled(bool(d.get("use_instance")))
         self.full_button.setEnabled(state.info is not None)
         self._select_in_box(state.model if state.info is not None else None)
         cur = self.palette_view.current()
         if not (0 <= cur < state.n_labels) or not self.palette_view.recent:
-            cur = next((i for i in range(1, state.n_labels) if i not in state.palette.unused), 0)
+            cur = next((i for i in range(1, state.n_labels)
+                        if i not in state.palette.unused and self.palette_view.is_trained(i)), 0)
         self.palette_view.select(cur)
         if state.info is not None:
             h, w = d["native_size"]

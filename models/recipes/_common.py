@@ -104,3 +104,40 @@ def publish_entry(task: str, entry: dict, files: list[Path], measurements: Path,
     update_manifest(task, entry)
     print(f"manifest {task}.json: {entry['id']} ({entry['size_bytes'] / 1e6:.2f} MB, {metrics})")
     return entry
+
+
+def training_facts(run_dir: Path, resumed: bool = False) -> str:
+    """The 'how it was trained' lines of a card, from the run's final summary: the exact command, steps,
+    wall time, the runtime it ran on and this machine's CPU."""
+    summary = json.loads((run_dir / "final" / "summary.json").read_text())
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    seconds = float(summary.get("train_seconds") or 0)
+    return "\n".join([
+        f"- Steps: {summary['step']} ({summary.get('data', '')})",
+        (f"- Training time: {seconds / 3600:.2f} h ({seconds:.0f} s of training steps"
+         + ("; the run spanned sessions and was resumed from its checkpoints with `--resume`)" if resumed else ")")
+         if seconds else "- Training time: not recorded"),
+        f"- Runtime: {summary.get('runtime', '?')} on a 2-core {cpu} (bf16 matrix units, AMX); no GPU",
+        f"- Command (as recorded by the trainer): `{summary.get('recipe', '')}`",
+    ])
+
+
+def write_card(name: str, text: str) -> Path:
+    path = MODELS / "cards" / f"{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.strip() + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+    return path
+
+
+def md_table(header: list, rows: list) -> str:
+    lines = ["| " + " | ".join(str(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -230,7 +230,72 @@ def step_manifest(work: Path) -> dict:
     return C.publish_entry("latent", entry, [p["model"], p["directions"]], p["measure"], dict(C.FID_KEYS))
 
 
-STEPS_ALL = ("data", "train", "bundle", "classifiers", "directions", "measure", "manifest")
+def step_card(work: Path) -> Path:
+    p = paths(work)
+    m = json.loads(p["measure"].read_text())
+    fid_key = "fid" if "fid" in m else "fid_effnet"
+    attrs = [a[0] for a in ATTRIBUTES]
+    matrix = C.md_table(["direction \\ measured"] + attrs,
+                        [[name] + [f"**{row[a]:+.2f}**" if DIRECTION_NAMES[a] == name else f"{row[a]:+.2f}"
+                                   for a in attrs] for name, row in m["direction_effects"].items()])
+    kinds = dict((a[0], a[1]) for a in ATTRIBUTES)
+    clf = C.md_table(["attribute", "measure", "classifier A", "classifier B"],
+                     [(a, "accuracy" if kinds[a] == "binary" else "correlation", f"{m['classifier_A_heldout'][a]:.3f}",
+                       f"{m['classifier_B_heldout'][a]:.3f}") for a in attrs])
+    text = f"""
+# Model card: `faces` (Latent tab)
+
+A small StyleGAN2 that draws 64x64 head-and-shoulders portraits, with eight attribute directions (smile,
+glasses, hair length, hair colour, beard, head turn, age, open mouth) for the Latent tab's sliders.
+The faces are **not photos of people**: they are drawn by GAN Studio's own parametric face renderer
+(`ganstudio.datamakers.faces`), because no face photo set with a licence that allows shipping a model could
+be had on the machines this project is built on. What it shows is the whole StyleGAN workflow (seeds,
+truncation, style mixing, interpolation, supervised and unsupervised directions) on a model that ships.
+
+![faces samples and directions](../../docs/models/faces.png)
+
+## Data and licences
+- 20 000 portraits rendered at 128 px (seed 0) with their attribute labels, trained at 64 px; 2 000 more
+  (seed 1) held out for the measurements. The renderer is part of GAN Studio: data, weights and directions
+  are MIT.
+
+## Recipe
+`python models/recipes/faces.py all --work WORK` rebuilds it from nothing: data -> `ganstudio train
+stylegan2` -> bundle (fp16 safetensors with the truncation centre) -> two attribute classifiers ->
+directions -> measure -> manifest -> card.
+Architecture: StyleGAN2 at 64 px with a small config (style dim 256, 4 mapping layers, channels
+4:256 8:256 16:128 32:64 64:32), batch 8, lr 0.002, the official losses (non-saturating logistic, R1 every
+16 steps, path-length regulariser every 4), EMA generator.
+{C.training_facts(p["run"], resumed=True)}
+
+## Metrics
+- FID ({"Inception, as published FIDs" if fid_key == "fid" else "EfficientNet-Lite0 features, not comparable to published FIDs"})
+  of 2 000 samples against the 2 000 held-out renders, at 64 px: **{m[fid_key]:.1f}**.
+- Directions (InterFaceGAN): classifier A labels 6 000 samples; each attribute's direction is the normal of a
+  logistic boundary in W between its top and bottom 30 %. They are judged by another classifier, B (other
+  seed and width), so a direction is not graded by the network that defined it. The table is B's mean change
+  of each attribute (probability for yes/no attributes, the label scale 0..1 for the others; head turn in
+  its label units) when {m["samples"]} samples move by +-{m["strength_in_std"]:g} standard deviations along a
+  direction, per unit of movement (half the + minus - difference). The diagonal (bold) is the wanted
+  effect; the rest is entanglement.
+
+{matrix}
+
+- The classifiers on the held-out renders:
+
+{clf}
+
+## Limits
+- 64x64 and blurry next to real StyleGAN2 models (FFHQ at 1024 px): a small network trained for a few hours
+  on 2 CPU cores.
+- Rendered faces, not photographs: their look is the renderer's (flat shading, simple hair, plain
+  backgrounds). Do not use it to judge anything about real faces.
+- Directions are entangled where the data is (e.g. age with hair colour, since the renderer greys old hair).
+"""
+    return C.write_card(NAME, text)
+
+
+STEPS_ALL = ("data", "train", "bundle", "classifiers", "directions", "measure", "manifest", "card")
 
 
 def main(argv=None) -> int:

@@ -156,7 +156,9 @@ def step_manifest(work: Path) -> dict:
         # the ADE20K label set (the Paint tab's default palette); trained on 128 px crops, renders 256 px maps
         "arch_kwargs": {"ngf": 16, "label_nc": 150, "contain_dontcare_label": True, "use_instance": False,
                         "num_upsampling_layers": "normal", "crop_size": 256, "aspect_ratio": 1.0,
-                        "dataset": "ade20k", "palette": "ade20k"},
+                        "dataset": "ade20k", "palette": "ade20k",
+                        # the classes the training maps use; the Paint tab marks the others "not trained"
+                        "trained_labels": sorted(_classes(work))},
         "license": "MIT (weights: GAN Studio); training data rendered by GAN Studio from CC0 / public-domain "
                    "photos (scikit-image data). See models/cards/landscapes.md.",
         "description": "SPADE, ADE20K labels (sky, mountain, grass, water, tree, rock, sand, ...), 256x256 "
@@ -170,7 +172,69 @@ def step_manifest(work: Path) -> dict:
     return C.publish_entry("paint", entry, [p["model"]], p["measure"], keys)
 
 
-STEPS_ALL = ("data", "train", "bundle", "segmenter", "measure", "manifest")
+def step_card(work: Path) -> Path:
+    p = paths(work)
+    m = json.loads(p["measure"].read_text())
+    fid_key = "fid" if "fid" in m else "fid_effnet"
+    fake, real = m["layout_on_model_renders"], m["layout_on_real_renders"]
+    layout = C.md_table(["segmenter on ...", "pixel accuracy", "mean class accuracy", "mIoU"],
+                        [("the model's renders of the held-out maps", f"{fake['pixel_accuracy']:.3f}",
+                          f"{fake.get('mean_class_accuracy', float('nan')):.3f}", f"{fake['mIoU']:.3f}"),
+                         ("the renderer's own photos of those maps (ceiling)", f"{real['pixel_accuracy']:.3f}",
+                          f"{real.get('mean_class_accuracy', float('nan')):.3f}", f"{real['mIoU']:.3f}")])
+    per_class = C.md_table(["class", "pixel accuracy on the model's renders"],
+                           [(k, "-" if v is None else f"{v:.2f}")
+                            for k, v in sorted(m["class_accuracy_on_model_renders"].items(),
+                                               key=lambda kv: -(kv[1] or 0))])
+    text = f"""
+# Model card: `landscapes` (Paint tab)
+
+A small SPADE (GauGAN) generator that turns a painted ADE20K label map (sky, mountain, grass, water, tree,
+rock, sand, field, road, building, flower, ...) into a 256x256 landscape picture. It uses the Paint tab's
+default ADE20K palette, so what you paint is what it draws.
+
+![landscapes: label maps, model renders, reference](../../docs/models/landscapes.png)
+
+## Data and licences
+- 4 000 label-map / picture pairs at 256 px made by GAN Studio's procedural landscape renderer
+  (`ganstudio.datamakers.landscapes`, seed 0), 300 more (seed 1) held out. The pictures are rendered, not
+  photographed: textures come from scikit-image's CC0 photos (grass, gravel, brick) and procedural noise.
+  No ADE20K images are used, only its class list.
+- Weights: MIT, GAN Studio.
+
+## Recipe
+`python models/recipes/landscapes.py all --work WORK` rebuilds it from nothing: data -> `ganstudio train spade
+--label-set ade20k` -> bundle (fp16 safetensors) -> segmenter -> measure -> manifest -> card.
+Architecture: SPADE generator (ngf 16, SPADE hidden 64) with the official multiscale discriminator (2 x
+4 layers, ndf 32), hinge loss, feature matching (10) and a perceptual term on EfficientNet-Lite0 features
+(weight 1: VGG19 cannot be installed here), batch 4, lr 2e-4 (TTUR as official), random 128 px crops of the
+256 px maps (the generator is convolutional and renders whole 256 px maps).
+{C.training_facts(p["run"], resumed=True)}
+
+## Metrics
+Layout fidelity the way the SPADE paper measures it: a segmenter (a small U-Net trained on the training
+pairs, photo -> labels) reads the model's renders of the 300 held-out maps, and its output is compared with
+the painted maps. The same segmenter on the renderer's own pictures is the ceiling.
+
+{layout}
+
+- FID ({"Inception" if fid_key == "fid" else "EfficientNet-Lite0 features, not comparable to published FIDs"})
+  of the renders against the held-out pictures ({m.get(fid_key + "_n", 300)} each, 256 px): **{m[fid_key]:.1f}**.
+
+Per class (classes the held-out maps contain):
+
+{per_class}
+
+## Limits
+- It draws the renderer's world: stylised landscapes, not photographs; classes the renderer never uses
+  (most of ADE20K's 150: furniture, people, vehicles ...) give undefined texture.
+- Small and soft: trained a few hours on 2 CPU cores; fine texture is blurry next to the official ADE20K
+  SPADE (a download listed in the model manager).
+"""
+    return C.write_card(NAME, text)
+
+
+STEPS_ALL = ("data", "train", "bundle", "segmenter", "measure", "manifest", "card")
 
 
 def main(argv=None) -> int:

@@ -124,7 +124,71 @@ def step_manifest(work: Path) -> dict:
     return C.publish_entry("stylize", entry, [p["a2b"], p["b2a"]], p["measure"], keys)
 
 
-STEPS_ALL = ("data", "train", "bundle", "measure", "manifest")
+def step_card(work: Path) -> Path:
+    from collections import Counter
+
+    p = paths(work)
+    m = json.loads(p["measure"].read_text())
+    fid = "fid" if "fid_AtoB" in m else "fid_effnet"
+    sources = json.loads((p["data"] / "sources.json").read_text())["photos"]
+    by_origin = Counter((s.get("origin", s["name"].split(":")[0]), s.get("license", "?")) for s in sources)
+    data_rows = C.md_table(["source", "licence", "photos"], [(o, lic, n) for (o, lic), n in sorted(by_origin.items())])
+    metrics = C.md_table(
+        ["direction", f"{fid} output vs target domain", f"{fid} input vs target domain (untranslated)",
+         "edge SSIM input vs output"],
+        [(d, f"{m[f'{fid}_{d}']:.1f}", f"{m[f'{fid}_{d}_untranslated']:.1f}", f"{m[f'edge_ssim_{d}']:.3f}")
+         for d in ("AtoB", "BtoA")])
+    text = f"""
+# Model card: `painting` (Stylize tab)
+
+A CycleGAN pair between photographs and a painterly look, both directions: **AtoB** turns a photo into a
+painting-like picture (flattened brush patches, softened colour steps, darkened edges, canvas texture),
+**BtoA** goes back. It runs at any size (fully convolutional) and ships inside the app (2 x 3.9 MB).
+
+What the "painting" domain is, plainly: not paintings by artists (none with a usable licence can be had on
+the machines this project is built on), but *other* photos passed through GAN Studio's own painterly filter
+(`ganstudio.datamakers.paintings.paint_filter`: a generalised Kuwahara filter and friends). The photo pool is
+split in two halves, so no photo is seen in both domains: the model learns the look, not to undo a filter.
+
+![painting: photos and their AtoB / BtoA translations](../../docs/models/painting.png)
+
+## Data and licences
+1 500 random 256 px crops per domain from {len(sources)} photos, 150 held-out crops per domain:
+
+{data_rows}
+
+The GPL-2+ photos come from Debian's `mate-backgrounds` and `plasma-workspace-wallpapers` packages
+(`sources.json` in the data folder names each photo and its author). Weights: MIT, GAN Studio; whether weights
+trained on GPL-2+ pictures carry obligations is unsettled: if that matters to you, rebuild the model from the
+CC0 / public-domain photos only (`python -m ganstudio.datamakers paintings --sources skimage ...`, then the
+recipe's later steps), or train your own in the Train tab.
+
+## Recipe
+`python models/recipes/painting.py all --work WORK` rebuilds it from nothing: data -> `ganstudio train
+cyclegan` -> bundle (both generators, fp16 safetensors) -> measure -> manifest -> card.
+Architecture: the official CycleGAN ResNet generator with 6 blocks and ngf 32, PatchGAN discriminators
+(ndf 32), LSGAN loss, cycle weight 10, identity 0.5, image pool 50, batch 1, lr 2e-4 decaying linearly to 0 over the second
+half of the steps (as the official schedule), 128 px crops.
+{C.training_facts(p["run"], resumed=True)}
+
+## Metrics
+On {m["heldout_a"]} held-out photos and {m["heldout_b"]} held-out painterly crops, centre 256 px:
+{fid.upper().replace("_", " ")} of each direction's outputs against the *other* domain's held-out crops, next to
+the same distance before translation (the gap the model has to close), and how much structure survives
+(SSIM between the edge maps of input and output; 1 = same edges).
+
+{metrics}
+
+## Limits
+- It learned one filter's look, at 128 px crops: strokes are small on large photos (stylize a downscaled
+  copy for bigger strokes).
+- BtoA (painterly -> photo) cannot recover detail the filter removed; it mostly restores texture and
+  contrast.
+"""
+    return C.write_card(NAME, text)
+
+
+STEPS_ALL = ("data", "train", "bundle", "measure", "manifest", "card")
 
 
 def main(argv=None) -> int:

@@ -208,3 +208,17 @@ def test_malformed_safetensors_directions(tmp_path):
 def test_good_directions_still_load_after_the_checks(tmp_path):
     back = D.load_directions(_npz(tmp_path / "ok.npz", GOOD))
     assert back.names == ["a", "b"] and back.vectors.shape == (2, 16)
+
+
+def test_typed_direction_names_find_the_sets_own():
+    """`ganstudio edit -d smile=2` finds the shipped "Smile"; ambiguous or unknown names find nothing."""
+    names = ["Smile", "Hair length", "Hair colour (dark -> light)", "Shirt -> Dress", "Sneaker -> Ankle boot"]
+    dirs = D.DirectionSet(names, np.eye(len(names), 8, dtype=np.float32), "w", "0" * 64, "supervised")
+    assert dirs.find("Smile") == "Smile"
+    assert dirs.find("smile") == "Smile"
+    assert dirs.find("hair_length") == "Hair length"
+    assert dirs.find("HAIR-COLOUR") == "Hair colour (dark -> light)"  # the only name it starts
+    assert dirs.find("shirt_dress") == "Shirt -> Dress"
+    assert dirs.find("hair") is None  # two names start with it
+    assert dirs.find("glasses") is None
+    assert dirs.find("") is None

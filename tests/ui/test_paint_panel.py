@@ -509,3 +509,42 @@ def test_a_missing_model_without_a_direct_address_offers_import(qtbot, manifest_
     assert p.model_box.currentData() == p.model and bar.isHidden()
     qtbot.waitUntil(p.is_idle, timeout=30000)
     p.shutdown()
+
+
+# ------------------------------------------------------------------ labels the model was not trained on (13)
+def test_labels_the_model_was_not_trained_on_are_marked(qtbot, tmp_path, monkeypatch, model_path):
+    """A manifest entry's ``trained_labels`` (the bundled landscapes model has one) reaches the palette:
+    the other labels say "(not trained)" and are greyed, and the first label selected is a trained one."""
+    import json
+    import shutil
+
+    root = tmp_path / "models"
+    (root / "manifest").mkdir(parents=True)
+    shutil.copy(model_path, root / "tiny_G.pth")
+    shutil.copy(str(model_path) + ".json", root / "tiny_G.pth.json")
+    entry = {"id": "spade.partly", "task": "paint", "arch": "spade", "file": "tiny_G.pth",
+             "arch_kwargs": {"trained_labels": [2, 3]}}
+    (root / "manifest" / "paint.json").write_text(json.dumps({"models": [entry]}))
+    monkeypatch.setenv("GANSTUDIO_MODELS_DIR", str(root))
+    p = PaintPanel()
+    qtbot.addWidget(p)
+    with qtbot.waitSignal(p.full_rendered, timeout=30000):
+        p.set_model("spade.partly")
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    try:
+        view = p.palette_view
+        texts = {view.list.item(r).data(Qt.ItemDataRole.UserRole): view.list.item(r).text()
+                 for r in range(view.list.count())}
+        assert texts[1].endswith("(not trained)")
+        assert not texts[2].endswith("(not trained)") and not texts[3].endswith("(not trained)")
+        grey = {view.list.item(r).data(Qt.ItemDataRole.UserRole): view.list.item(r).foreground().color()
+                for r in range(view.list.count())}
+        assert grey[1] != grey[2]
+        assert view.current() == 2  # label 1 comes first but was not trained on
+    finally:
+        p.shutdown()
+
+
+def test_a_model_that_does_not_say_marks_nothing(panel):
+    view = panel.palette_view
+    assert not any(view.list.item(r).text().endswith("(not trained)") for r in range(view.list.count()))

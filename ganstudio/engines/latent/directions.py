@@ -88,6 +88,21 @@ class DirectionSet:
                             self.model_sha256, src, self.layers + other.layers,
                             np.concatenate([self.scales, other.scales]), {**self.meta, **other.meta})
 
+    def find(self, name: str) -> str | None:
+        """The direction a typed name means: the exact name, else the one whose name matches ignoring case,
+        spaces and punctuation ("smile" -> "Smile", "hair_length" -> "Hair length"), else the only one it is
+        the start of ("hair_colour" -> "Hair colour (dark -> light)"); None when none or several match."""
+        if name in self.names:
+            return name
+        key = _name_key(name)
+        if not key:
+            return None
+        same = [n for n in self.names if _name_key(n) == key]
+        if len(same) == 1:
+            return same[0]
+        starts = [n for n in self.names if _name_key(n).startswith(key)]
+        return starts[0] if len(starts) == 1 else None
+
     def edits(self, strengths: dict[str, float], layers: dict[str, tuple[int, int]] | None = None) -> list[dict]:
         """Edits for ``latent.render_state``: one per named direction with a strength."""
         out = []
@@ -99,6 +114,10 @@ class DirectionSet:
             out.append({"name": name, "vector": self.vectors[i], "space": self.space,
                         "strength": float(strengths[name]), "layers": [a, None if b < 0 else b]})
         return out
+
+
+def _name_key(name: str) -> str:
+    return "_".join(re.findall(r"[a-z0-9]+", str(name).lower()))
 
 
 # ---------------------------------------------------------------------------------------------- sources

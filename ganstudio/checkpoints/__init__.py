@@ -3,6 +3,8 @@ they hold, resolving model ids to files, caching loaded networks, converting for
 
     reader.py        safe reading: safetensors, or torch.load(weights_only=True) after a pickle scan that
                      refuses code-running pickles and names what they ask for
+    nvlabs_pickle.py NVIDIA's StyleGAN2-ADA network pickles, read by an allow-list pickle machine that runs
+                     nothing in them (TensorFlow-era and StyleGAN3 pickles are refused with a sentence)
     loader.py        load_model(): unwrap containers -> detect the family -> build -> load strictly
     cache.py         resolve a model id / path to a file (+ sha256), the shared LRU cache of loaded networks
     realesrgan.py    the Real-ESRGAN weights installed as a package (ncnn), converted once to safetensors

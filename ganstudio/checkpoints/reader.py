@@ -1,10 +1,15 @@
 """Safe checkpoint reading: safetensors, or torch.load(weights_only=True). Never runs pickled code.
 
-Before torch ever unpickles a file, its pickle opcodes are read with ``pickletools`` (which executes
-nothing) to list the Python objects the file would ask for. That lets the refusal say what the file
-really is:
-  * an NVlabs StyleGAN ``.pkl`` (classes from ``dnnlib`` / ``torch_utils``): its networks are Python
-    code inside the pickle; use the weights converted by rosinality's ``convert_weight.py`` instead;
+NVIDIA's network pickles (a plain pickle that names ``dnnlib`` / ``torch_utils`` classes in its first 64 KB)
+never reach torch: ``read_checkpoint`` hands them to ``nvlabs_pickle``, which reads StyleGAN2-ADA
+generators without running anything and refuses TensorFlow-era (``dnnlib.tflib``) and StyleGAN3 pickles
+with a sentence.
+
+For every other pickle, before torch ever unpickles it, its opcodes are read with ``pickletools`` (which
+executes nothing) to list the Python objects the file would ask for. That lets the refusal say what the
+file really is:
+  * NVlabs classes anywhere else (inside a ``torch.save`` archive, or past the first 64 KB): unpickling
+    them would run the code stored in the file; refused, pointing to rosinality's ``convert_weight.py``;
   * a pickle that would call something that runs code (``os.system``, ``builtins.eval``,
     ``subprocess.Popen`` ...): refused as dangerous;
   * a whole pickled model object (``__main__.MyModel``, ``models.Generator``): the weights are inside

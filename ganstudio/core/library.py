@@ -5,7 +5,7 @@ was) into ``user_models_dir()`` and records a ``ModelEntry`` in the library mani
 bytes twice returns the existing entry.
 
 Recognising the architecture needs torch, which core must not import; the caller passes
-``describe(path) -> dict`` (engines/library_jobs.py passes one built on ``load_model``) that returns
+``describe(path) -> dict`` (checkpoints/library_jobs.py passes one built on ``load_model``) that returns
 any of ``arch``, ``arch_kwargs``, ``task``, ``description`` and raises for files that must not be
 imported (e.g. a pickle that would run code).
 """

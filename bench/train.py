@@ -83,8 +83,8 @@ def reference_stylegan2(device, size, batch):
     d = sg.Discriminator(**kw).to(device)
     g_ema = copy.deepcopy(g).eval()
     gr, dr = 4 / 5, 16 / 17
-    g_optim = torch.optim.Adam(g.parameters(), lr=0.002 * gr, betas=(0, 0.99 ** gr))
-    d_optim = torch.optim.Adam(d.parameters(), lr=0.002 * dr, betas=(0, 0.99 ** dr))
+    g_optim = torch.optim.Adam(g.parameters(), lr=0.002 * gr, betas=(0.0, 0.99 ** gr))
+    d_optim = torch.optim.Adam(d.parameters(), lr=0.002 * dr, betas=(0.0, 0.99 ** dr))
     real = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     dim = SG_ARCH["style_dim"]
     state = {"i": 0, "mean_path_length": 0.0}

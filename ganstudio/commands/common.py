@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_REFUSED, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -85,6 +86,21 @@ def print_report(report) -> int:
     for line in report.detail_lines():
         print(f"  {line}", file=sys.stderr)
     return report.exit_code
+
+
+def report_outcome(report, inputs) -> int:
+    """The end of a batch command. One input file asked for: the job *is* that file, so its failure is
+    a refusal in one line (as a bad model is) and its success names the file written; anything else prints
+    the batch report. Returns the exit code."""
+    one_file = len(inputs) == 1 and Path(inputs[0]).is_file() and report.total == 1
+    if one_file and report.failed:
+        failure = report.failed[0]
+        print(f"error: {failure['input']}: {failure['reason']}", file=sys.stderr)
+        return EXIT_REFUSED
+    if one_file and report.done:
+        print(f"wrote {report.done[0]['output']}")
+        return EXIT_OK
+    return print_report(report)
 
 
 @contextmanager

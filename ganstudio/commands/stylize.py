@@ -10,7 +10,6 @@ stylized is an error (2), like a model that cannot be used.
 """
 from __future__ import annotations
 
-import sys
 
 
 def register(sub) -> None:
@@ -39,9 +38,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from pathlib import Path
-
-    from ganstudio.commands.common import EXIT_REFUSED, ProgressBar, error, handled, print_report, runtime_kwargs
+    from ganstudio.commands.common import ProgressBar, error, handled, report_outcome, runtime_kwargs
     from ganstudio.core.progress import CancelToken, run_to_completion
     from ganstudio.engines.stylize import check_pattern, stylize_batch
 
@@ -58,16 +55,7 @@ def _run(args) -> int:
             pattern=args.pattern, fmt=args.format, official=args.official, then_upscale=args.then_upscale,
             batch_size=args.batch_size, overwrite=args.overwrite, **runtime_kwargs(args)), bar)
         bar.close()
-        one_file = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
-        if one_file and report.total == 1 and report.failed:
-            # the one image asked for could not be made: that is the whole job, refused (as a bad model is)
-            failure = report.failed[0]
-            print(f"error: {failure['input']}: {failure['reason']}", file=sys.stderr)
-            outcome.code = EXIT_REFUSED
-        elif one_file and report.total == 1 and report.done:
-            print(f"wrote {report.done[0]['output']}")
-        else:
-            outcome.code = print_report(report)
+        outcome.code = report_outcome(report, args.inputs)
     return outcome.code
 
 

@@ -10,7 +10,6 @@ error (2), like a model that cannot be used.
 """
 from __future__ import annotations
 
-import sys
 
 
 def _size(text: str):
@@ -48,9 +47,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from pathlib import Path
-
-    from ganstudio.commands.common import EXIT_REFUSED, ProgressBar, error, handled, print_report, runtime_kwargs
+    from ganstudio.commands.common import ProgressBar, error, handled, report_outcome, runtime_kwargs
     from ganstudio.core.progress import CancelToken, run_to_completion
     from ganstudio.engines.paint import synth
 
@@ -69,14 +66,5 @@ def _run(args) -> int:
                   palette=args.palette, unknown="nearest" if args.nearest else "error", recursive=args.recursive,
                   overwrite=args.overwrite, cancel=token, **runtime_kwargs(args)), bar)
         bar.close()
-        one_file = len(args.labelmaps) == 1 and Path(args.labelmaps[0]).is_file()
-        if one_file and report.total == 1 and report.failed:
-            # the one map asked for could not be made: that is the whole job, refused (as a bad model is)
-            failure = report.failed[0]
-            print(f"error: {failure['input']}: {failure['reason']}", file=sys.stderr)
-            outcome.code = EXIT_REFUSED
-        elif one_file and report.total == 1 and report.done:
-            print(f"wrote {report.done[0]['output']}")
-        else:
-            outcome.code = print_report(report)
+        outcome.code = report_outcome(report, args.labelmaps)
     return outcome.code

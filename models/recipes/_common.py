@@ -141,3 +141,23 @@ def md_table(header: list, rows: list) -> str:
     lines = ["| " + " | ".join(str(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def recipe_main(doc: str, steps_all: tuple, default_steps: int, namespace: dict, argv=None) -> int:
+    """The command line every recipe shares: ``STEP|all --work WORK [--steps N]``; step ``s`` is the
+    recipe's ``step_<s>(work)`` (``step_train(work, steps)`` for training)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("step", choices=steps_all + ("all",))
+    ap.add_argument("--work", type=Path, required=True, help="working folder (data, run, measurements)")
+    ap.add_argument("--steps", type=int, default=default_steps, help=f"training steps (default {default_steps})")
+    args = ap.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    for s in (steps_all if args.step == "all" else (args.step,)):
+        print(f"== {s}")
+        if s == "train":
+            namespace["step_train"](args.work, args.steps)
+        else:
+            namespace[f"step_{s}"](args.work)
+    return 0

@@ -20,7 +20,6 @@ Steps:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -192,19 +191,7 @@ STEPS_ALL = ("data", "train", "bundle", "measure", "manifest", "card")
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("step", choices=STEPS_ALL + ("all",))
-    ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=STEPS)
-    args = ap.parse_args(argv)
-    args.work.mkdir(parents=True, exist_ok=True)
-    for s in (STEPS_ALL if args.step == "all" else (args.step,)):
-        print(f"== {s}")
-        if s == "train":
-            step_train(args.work, args.steps)
-        else:
-            globals()[f"step_{s}"](args.work)
-    return 0
+    return C.recipe_main(__doc__, STEPS_ALL, STEPS, globals(), argv)
 
 
 if __name__ == "__main__":

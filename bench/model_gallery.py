@@ -7,7 +7,8 @@ Models are picked by manifest id, so a re-bundled file (same id) is picked up as
 is not here yet is skipped with a note (exit code 1 only if nothing could be made).
 
 * faces.png       the ``faces`` StyleGAN2 (Latent): seeds 0-7, then one seed with its shipped directions moved
-                  (Smile, Glasses, Age) from -2 to +2 standard deviations of the model's latents along each.
+                  (Smile, Glasses, Age, Hair length) from -2 to +2 standard deviations of the model's latents
+                  along each.
 * fashion.png     the ``fashion`` DCGAN (Latent): seeds 0-15, then the shipped "Shirt -> Dress" and
                   "Sneaker -> Ankle boot" directions on a shirt seed and a sneaker seed, 0 to +1.5 std.
 * landscapes.png  the ``landscapes`` SPADE (Paint): three label maps made by the project's landscape renderer
@@ -38,7 +39,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 GAP = 6
 
 # seeds picked by looking at the grids (a shirt, a sneaker, a face with a clear expression)
-FACE_EDIT_SEED = 3
+FACE_EDIT_SEED = 9
 FASHION_SHIRT_SEED = 4
 FASHION_SNEAKER_SEED = 41
 # the fashion directions are class boundaries in a DCGAN's z: past about 1 std they run on into other classes
@@ -163,7 +164,7 @@ def gallery_faces(device: str) -> np.ndarray:
     cell = 128
     rows = seed_rows(L, lm, list(range(8)), 8, cell, "random seeds 0-7 (no truncation)")
     stds = [-2, -1, 0, 1, 2]
-    for name in ("Smile", "Glasses", "Age"):
+    for name in ("Smile", "Glasses", "Age", "Hair length"):
         if name in dirs.names:
             rows.append(latent_edit_row(L, lm, dirs, name, FACE_EDIT_SEED, stds, cell))
     res = lm.describe()

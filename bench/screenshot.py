@@ -9,7 +9,7 @@ for each job's signal in a QEventLoop (never a fixed sleep):
 
 * latent.png   the bundled `faces` StyleGAN2 (`fashion`, the bundled DCGAN, while models/faces.safetensors is not
                there), loaded as a fresh install loads it: the 16-seed grid, one picked seed, and the directions
-               the model ships with moved on their sliders ("Smile" and "Glasses" +2 std; fashion: "Shirt -> Dress").
+               the model ships with moved on their sliders ("Smile" and "Hair length" +2 std; fashion: "Shirt -> Dress").
 * paint.png    the bundled `landscapes` SPADE (ADE20K labels): a scene painted with the canvas tools (rectangles
                and brush strokes sent as mouse events: sky, a mountain range, grass, a lake, trees; ids looked
                up by name), the label map over the live result and the result on the right.
@@ -95,7 +95,7 @@ def settle(app) -> None:
 LATENT_MODELS = ("faces", "fashion")
 # per model: the grid tile picked, and the shipped directions moved (name, standard deviations)
 LATENT_EDITS = {
-    "faces": (3, (("Smile", 2.0), ("Glasses", 2.0))),
+    "faces": (9, (("Smile", 2.0), ("Hair length", 2.0))),  # Hair length: the direction that shows best at 64 px
     "fashion": (4, (("Shirt -> Dress", 0.75),)),  # a shirt; past ~1 std this direction runs on into trousers
 }
 
@@ -131,12 +131,12 @@ def shot_paint(window, app, tmp: Path) -> None:
     from ganstudio.datamakers.landscapes import landscape_classes
 
     p = window.panels["Paint"]
-    window.switch_to("Paint")
-    settle(app)
-    if not p.select_model("landscapes"):
-        raise RuntimeError("the bundled paint model 'landscapes' is not here")
-    wait_signal(p.rendered)
-    wait_until(lambda: not p.is_busy(), what="paint first render")
+    window.switch_to("Paint")  # a fresh tab loads the first bundled paint model on its own
+    wait_until(lambda: p.model is not None and not p.is_busy(), what="paint default model")
+    if p.model != "landscapes":
+        if not p.select_model("landscapes"):
+            raise RuntimeError("the bundled paint model 'landscapes' is not here")
+        wait_until(lambda: p.model == "landscapes" and not p.is_busy(), what="paint landscapes model")
     requests = p.scheduler.render_requests
     c = p.canvas
     c.fit()

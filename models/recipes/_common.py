@@ -124,7 +124,8 @@ def training_facts(run_dir: Path, resumed: bool = False) -> str:
         (f"- Training time: {seconds / 3600:.2f} h ({seconds:.0f} s of training steps"
          + ("; the run spanned sessions and was resumed from its checkpoints with `--resume`)" if resumed else ")")
          if seconds else "- Training time: not recorded"),
-        f"- Runtime: {summary.get('runtime', '?')} on a 2-core {cpu} (bf16 matrix units, AMX); no GPU",
+        f"- Runtime: {summary.get('runtime', '?')} on a 2-core {cpu} (bf16 matrix units, AMX), sharing the "
+        "2 cores with the other bundled models' runs (up to four at once); no GPU was lent",
         f"- Command (as recorded by the trainer): `{summary.get('recipe', '')}`",
     ])
 

@@ -241,6 +241,11 @@ def step_card(work: Path) -> Path:
     clf = C.md_table(["attribute", "measure", "classifier A", "classifier B"],
                      [(a, "accuracy" if kinds[a] == "binary" else "correlation", f"{m['classifier_A_heldout'][a]:.3f}",
                        f"{m['classifier_B_heldout'][a]:.3f}") for a in attrs])
+    # a direction is only as good as classifier A's reading of its attribute on the renders
+    weak = [a for a in attrs if m["classifier_A_heldout"][a] < (0.9 if kinds[a] == "binary" else 0.5)]
+    weak_line = (f"- Classifier A reads {', '.join(weak)} poorly on held-out renders (table above), so "
+                 f"{'that direction is' if len(weak) == 1 else 'those directions are'} weak or unreliable; "
+                 "they ship because the tab lets you try them, not because they work well.") if weak else ""
     text = f"""
 # Model card: `faces` (Latent tab)
 
@@ -290,6 +295,8 @@ Architecture: StyleGAN2 at 64 px with a small config (style dim 256, 4 mapping l
 - Rendered faces, not photographs: their look is the renderer's (flat shading, simple hair, plain
   backgrounds). Do not use it to judge anything about real faces.
 - Directions are entangled where the data is (e.g. age with hair colour, since the renderer greys old hair).
+{weak_line}
+- Trained at 64 px, not the 128 px first aimed for: 128 px did not fit the 3-hour CPU budget.
 """
     return C.write_card(NAME, text)
 

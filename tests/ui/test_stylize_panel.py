@@ -117,7 +117,15 @@ def test_single_image_preview_result_and_export(qtbot, panel, tmp_path):
     assert not panel.open_image(str(tmp_path / "missing.png"))
 
 
-def test_no_downloaded_model_is_not_preselected(qtbot, tmp_path):
+def test_no_downloaded_model_is_not_preselected(qtbot, tmp_path, monkeypatch):
+    from model_home import isolated_model_home
+
+    isolated_model_home(tmp_path, monkeypatch)  # no bundled models: only entries that are not on disk
+    import json
+
+    (tmp_path / "models" / "manifest" / "stylize.json").write_text(json.dumps({"models": [
+        {"id": "apple2orange", "task": "stylize", "arch": "cyclegan", "file": "cyclegan/apple2orange.pth",
+         "url": "https://example.invalid/apple2orange.pth"}]}))
     p = StylizePanel()
     qtbot.addWidget(p)
     assert p.current_model() is None  # not "apple2orange (not downloaded)", which could only fail

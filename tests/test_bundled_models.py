@@ -228,6 +228,11 @@ def test_manifest_entry_files_hash_and_card(model_id):
         assert (MODELS_DIR / name).is_file(), f"{model_id} {direction}: models/{name} is missing"
     if files:
         assert set(files) == {"AtoB", "BtoA"} and e["file"] in files.values()
+    # every shipped file (a pair's second direction, a directions file) has its hash recorded too
+    shipped = {e["file"], *files.values(), *([e["directions"]] if e.get("directions") else [])}
+    assert set(e.get("files_sha256") or {}) == shipped
+    for name, digest in e["files_sha256"].items():
+        assert sha256(MODELS_DIR / name) == digest, f"models/{name} does not match its recorded sha256"
     if e.get("directions"):
         from ganstudio.engines.latent.directions import load_directions
 

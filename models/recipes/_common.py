@@ -97,6 +97,9 @@ def publish_entry(task: str, entry: dict, files: list[Path], measurements: Path,
     entry = dict(entry)
     entry["file"] = files[0].name
     entry["sha256"] = sha256(files[0])
+    # every shipped file's hash (the loader checks "sha256", which is the first file's; this records the
+    # others: a CycleGAN pair's second direction, a directions file)
+    entry["files_sha256"] = {f.name: sha256(f) for f in files}
     entry["size_bytes"] = sum(f.stat().st_size for f in files)
     entry["metrics"] = metrics
     entry["card"] = f"cards/{entry['id']}.md"

@@ -222,3 +222,12 @@ def test_typed_direction_names_find_the_sets_own():
     assert dirs.find("hair") is None  # two names start with it
     assert dirs.find("glasses") is None
     assert dirs.find("") is None
+
+
+def test_a_dcgan_reports_its_own_resolution(tmp_path):
+    """A 32 px DCGAN (the bundled fashion model's size) says 32, not the official script's 64."""
+    torch.manual_seed(0)
+    net = dcgan.Generator(nz=8, ngf=4, nc=1, size=32)
+    torch.save(net.state_dict(), tmp_path / "netG_32.pth")
+    lm = latent.open_model(str(tmp_path / "netG_32.pth"), device="cpu")
+    assert lm.resolution == 32 and lm.describe()["resolution"] == 32

@@ -145,4 +145,4 @@ def open_model(model: str | os.PathLike | LatentModel, device="auto", precision=
                            w_dim, net.n_latent, net.size, _centre(net, desc, rt.device), rt,
                            c_dim=int(getattr(net, "c_dim", 0)))
     nz = net.nz
-    return LatentModel(net, "dcgan", dict(desc.hparams), sha, str(path), nz, nz, 1, 64, None, rt)
+    return LatentModel(net, "dcgan", dict(desc.hparams), sha, str(path), nz, nz, 1, int(net.size), None, rt)

@@ -140,8 +140,8 @@ def reference_stylegan2(device, size, batch):
 
 
 # --------------------------------------------------------------------------------------- ours
-def ours(task, device, size, batch, arch):
-    rt = resolve_runtime(device, "auto")
+def ours(task, device, size, batch, arch, precision="auto"):
+    rt = resolve_runtime(device, precision)
     cfg = TrainConfig(task=task, size=size, batch=batch, steps=1000, arch=arch).with_defaults(defaults_for(task))
     recipe = recipe_class(task)(cfg, rt, World())
     recipe.build()
@@ -177,14 +177,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--only", choices=["cyclegan", "stylegan2"])
+    ap.add_argument("--precision", default="auto", help="ours: auto (the trainer's default), fp32, bf16, fp16")
     args = ap.parse_args()
     torch.manual_seed(0)
     cases = []
     if args.only in (None, "cyclegan"):
-        step, rt = ours("cyclegan", args.device, 256, 1, {"ngf": 64, "n_blocks": 9})
+        step, rt = ours("cyclegan", args.device, 256, 1, {"ngf": 64, "n_blocks": 9}, args.precision)
         cases.append(("cyclegan ngf64 256px b1", step, reference_cyclegan(args.device, 256), rt))
     if args.only in (None, "stylegan2"):
-        step, rt = ours("stylegan2", args.device, 64, 16, SG_ARCH)
+        step, rt = ours("stylegan2", args.device, 64, 16, SG_ARCH, args.precision)
         cases.append(("stylegan2 64px small b16", step, reference_stylegan2(args.device, 64, 16), rt))
     print(f"device {args.device}; ours runs as: {cases[0][3].describe()}")
     for name, mine, ref, _rt in cases:

@@ -43,14 +43,6 @@ def train_or_resume(run_dir: Path, train_args: list, steps: int) -> None:
         run(ganstudio("train", *train_args, "--steps", steps, "-o", run_dir))
 
 
-def sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def update_manifest(task: str, entry: dict) -> None:
@@ -63,23 +55,8 @@ def update_manifest(task: str, entry: dict) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def last_metrics(run_dir: Path) -> dict:
-    found = {}
-    p = run_dir / "metrics.jsonl"
-    if p.is_file():
-        for line in p.read_text().splitlines():
-            rec = json.loads(line)
-            if "metrics" in rec:
-                found = dict(rec["metrics"], step=rec["step"])
-    return found
 
 
-def run_facts(run_dir: Path) -> dict:
-    """Steps, wall time and machine of a run, from its metrics log and config."""
-    cfg = json.loads((run_dir / "config.json").read_text())
-    times = [json.loads(x).get("time") for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    times = [t for t in times if t]
-    return {"config": cfg, "steps": cfg["steps"], "logged_seconds": (max(times) - min(times)) if times else None}
 
 
 def publish_entry(task: str, entry: dict, files: list[Path], measurements: Path, metric_keys: dict) -> dict:
@@ -96,10 +73,12 @@ def publish_entry(task: str, entry: dict, files: list[Path], measurements: Path,
             metrics[key] = value
     entry = dict(entry)
     entry["file"] = files[0].name
-    entry["sha256"] = sha256(files[0])
+    from ganstudio.core.files import file_sha256
+
+    entry["sha256"] = file_sha256(files[0])
     # every shipped file's hash (the loader checks "sha256", which is the first file's; this records the
     # others: a CycleGAN pair's second direction, a directions file)
-    entry["files_sha256"] = {f.name: sha256(f) for f in files}
+    entry["files_sha256"] = {f.name: file_sha256(f) for f in files}
     entry["size_bytes"] = sum(f.stat().st_size for f in files)
     entry["metrics"] = metrics
     entry["card"] = f"cards/{entry['id']}.md"
@@ -131,6 +110,13 @@ def training_facts(run_dir: Path, resumed: bool = False) -> str:
         "2 cores with the other bundled models' runs (up to four at once); no GPU was lent",
         f"- Command (as recorded by the trainer): `{summary.get('recipe', '')}`",
     ])
+
+
+def fid_in(measured: dict) -> tuple[str, str]:
+    """The FID key a measure step wrote ("fid" with Inception, else "fid_effnet") and how a card names it."""
+    if "fid" in measured:
+        return "fid", "Inception, as published FIDs"
+    return "fid_effnet", "EfficientNet-Lite0 features, not comparable to published FIDs"
 
 
 def write_card(name: str, text: str) -> Path:

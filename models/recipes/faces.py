@@ -232,7 +232,7 @@ def step_manifest(work: Path) -> dict:
 def step_card(work: Path) -> Path:
     p = paths(work)
     m = json.loads(p["measure"].read_text())
-    fid_key = "fid" if "fid" in m else "fid_effnet"
+    fid_key, fid_kind = C.fid_in(m)
     attrs = [a[0] for a in ATTRIBUTES]
     matrix = C.md_table(["direction \\ measured"] + attrs,
                         [[name] + [f"**{row[a]:+.2f}**" if DIRECTION_NAMES[a] == name else f"{row[a]:+.2f}"
@@ -273,7 +273,7 @@ Architecture: StyleGAN2 at 64 px with a small config (style dim 256, 4 mapping l
 {C.training_facts(p["run"], resumed=True)}
 
 ## Metrics
-- FID ({"Inception, as published FIDs" if fid_key == "fid" else "EfficientNet-Lite0 features, not comparable to published FIDs"})
+- FID ({fid_kind})
   of 2 000 samples against the 2 000 held-out renders, at 64 px: **{m[fid_key]:.1f}**.
 - Directions (InterFaceGAN): classifier A labels 6 000 samples; each attribute's direction is the normal of a
   logistic boundary in W between its top and bottom 30 %. They are judged by another classifier, B (other

@@ -195,7 +195,7 @@ def step_manifest(work: Path) -> dict:
 def step_card(work: Path) -> Path:
     p = paths(work)
     m = json.loads(p["measure"].read_text())
-    fid_key = "fid" if "fid" in m else "fid_effnet"
+    fid_key, fid_kind = C.fid_in(m)
     effects = C.md_table(["direction", "change of P(from class)", "change of P(to class)"],
                          [(name, f"{v['p_' + name.split(' -> ')[0]]:+.3f}", f"{v['p_' + name.split(' -> ')[1]]:+.3f}")
                           for name, v in m["direction_effects"].items()])
@@ -226,7 +226,7 @@ Architecture: the pytorch/examples DCGAN at 32 px (nz 64, ngf 48, ndf 48, nc 1),
 {C.training_facts(p["run"])}
 
 ## Metrics
-- FID ({"Inception, as published FIDs" if fid_key == "fid" else "EfficientNet-Lite0 features, not comparable to published FIDs"})
+- FID ({fid_kind})
   of 5 000 samples against 5 000 test photos: **{m[fid_key]:.1f}**. FIDs at this sample count are biased upwards;
   compare it with other models measured the same way, not with published figures.
 - Class directions: a 10-class classifier trained on the real training photos (test accuracy

@@ -174,7 +174,7 @@ def step_manifest(work: Path) -> dict:
 def step_card(work: Path) -> Path:
     p = paths(work)
     m = json.loads(p["measure"].read_text())
-    fid_key = "fid" if "fid" in m else "fid_effnet"
+    fid_key, fid_kind = C.fid_in(m)
     fake, real = m["layout_on_model_renders"], m["layout_on_real_renders"]
     layout = C.md_table(["segmenter on ...", "pixel accuracy", "mean class accuracy", "mIoU"],
                         [("the model's renders of the held-out maps", f"{fake['pixel_accuracy']:.3f}",
@@ -217,7 +217,7 @@ the painted maps. The same segmenter on the renderer's own pictures is the ceili
 
 {layout}
 
-- FID ({"Inception" if fid_key == "fid" else "EfficientNet-Lite0 features, not comparable to published FIDs"})
+- FID ({fid_kind})
   of the renders against the held-out pictures ({m.get(fid_key + "_n", 300)} each, 256 px): **{m[fid_key]:.1f}**.
 
 Per class (classes the held-out maps contain):

@@ -332,13 +332,13 @@ def _edit(args) -> int:
             dirs = D.sefa(lm, k=max(8, 1 + max((int(n.split("_")[-1]) for n in strengths
                                                  if n.startswith("sefa_") and n.split("_")[-1].isdigit()),
                                                 default=0)), class_index=klass)
-        unknown = sorted(n for n in strengths if dirs.find(n) is None)
-        if not unknown:  # typed names -> the set's own ("smile" -> "Smile")
-            strengths = {dirs.find(n): v for n, v in strengths.items()}
-            layers = {dirs.find(n) or n: v for n, v in layers.items()}
+        own = {n: dirs.find(n) for n in [*strengths, *layers]}  # typed names -> the set's ("smile" -> "Smile")
+        unknown = sorted(n for n in strengths if own[n] is None)
         if unknown:
             also = " (or sefa_0, sefa_1, ... computed on the fly)" if dirs is shipped else ""
             return _err(f"unknown direction(s) {', '.join(unknown)}; available: {', '.join(dirs.names)}{also}")
+        strengths = {own[n]: v for n, v in strengths.items()}
+        layers = {own[n] or n: v for n, v in layers.items()}
         state = {"seeds": [args.seed], "truncation": args.truncation, "noise": args.noise,
                  "edits": dirs.edits(strengths, layers), "class_index": klass}
         res = _run_with_bar(lambda c: L.render_state(state, cancel=c, model=lm), "img")

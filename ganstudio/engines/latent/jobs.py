@@ -32,16 +32,27 @@ def describe_model(model: str, cancel: CancelToken | None = None, device="auto",
     """The facts the GUI needs about a model (family, dims, sha256, the runtime it resolved to, ...), plus
     the named directions its manifest entry ships next to it (``"directions"``: a DirectionSet dict, or None;
     ``"directions_error"``: why a shipped file could not be used, or "")."""
+    from ganstudio.engines.latent.directions import DirectionsError
+
     lm = open_model(model, device, precision)
     info = lm.describe()
     info["directions"], info["directions_error"] = None, ""
     entry = _manifest_entry(model, lm.path)
     if entry is not None:
         info["name"] = entry.id
-        name = (entry.extra or {}).get("directions")
-        if name:
-            info["directions"], info["directions_error"] = _shipped_directions(lm, name)
+        try:
+            dirs = _entry_directions(entry, lm)
+            info["directions"] = dirs.to_dict() if dirs is not None else None
+        except DirectionsError as exc:
+            info["directions_error"] = str(exc)
     return info
+
+
+def shipped_directions(model, lm):
+    """The DirectionSet a model's manifest entry ships next to it (``model``: the reference it was opened
+    by), or None when it ships none; a named file that is missing or not for this model raises
+    DirectionsError."""
+    return _entry_directions(_manifest_entry(model, lm.path), lm)
 
 
 def _manifest_entry(ref, path: str):
@@ -63,38 +74,21 @@ def _manifest_entry(ref, path: str):
     return None
 
 
-def shipped_directions(model, lm):
-    """The DirectionSet a model's manifest entry ships next to it (``model``: the reference it was opened
-    by), or None when it ships none; a named file that is missing or not for this model raises
-    DirectionsError."""
-    from ganstudio.engines.latent.directions import DirectionSet, DirectionsError
+def _entry_directions(entry, lm):
+    """The DirectionSet ``entry`` names under "directions" (None when it names none), checked against the
+    model's sha256; DirectionsError says why a named file cannot be used."""
+    from ganstudio.engines.latent.directions import DirectionsError, load_directions, shipped_directions_path
 
-    entry = _manifest_entry(model, lm.path)
     name = (entry.extra or {}).get("directions") if entry is not None else None
     if not name:
         return None
-    found, problem = _shipped_directions(lm, name)
-    if found is None:
-        raise DirectionsError(problem)
-    return DirectionSet.from_dict(found)
-
-
-def _shipped_directions(lm, name) -> tuple[dict | None, str]:
-    from ganstudio.engines.latent.directions import (
-        DirectionsError,
-        load_directions,
-        shipped_directions_path,
-    )
-
     path = shipped_directions_path(lm.path, name)
     if path is None:
-        return None, f"the model's manifest entry names directions {str(name)[:60]!r}, which is not a file name"
+        raise DirectionsError(f"the model's manifest entry names directions {str(name)[:60]!r}, which is not a "
+                              "file name")
     if not path.is_file():
-        return None, f"the model's directions file {path.name} is missing"
-    try:
-        return load_directions(path, lm.sha256).to_dict(), ""
-    except DirectionsError as exc:
-        return None, str(exc)
+        raise DirectionsError(f"the model's directions file {path.name} is missing")
+    return load_directions(path, lm.sha256)
 
 
 def sample_grid(model: str, seeds: Sequence[int], truncation: float = 1.0, noise: str = "stored",

@@ -231,3 +231,31 @@ def test_a_dcgan_reports_its_own_resolution(tmp_path):
     torch.save(net.state_dict(), tmp_path / "netG_32.pth")
     lm = latent.open_model(str(tmp_path / "netG_32.pth"), device="cpu")
     assert lm.resolution == 32 and lm.describe()["resolution"] == 32
+
+
+def test_a_manifest_entry_whose_directions_file_is_missing_or_foreign_says_so(tmp_path, monkeypatch):
+    """describe_model reports why shipped directions cannot be used; the CLI's lookup raises the same."""
+    from model_home import isolated_model_home
+
+    from ganstudio.engines.latent.jobs import describe_model, shipped_directions
+
+    isolated_model_home(tmp_path, monkeypatch)
+    models = tmp_path / "models"
+    tiny_stylegan2_file(models / "g.pt", seed=0)
+    other = tiny_stylegan2_file(tmp_path / "other.pt", seed=1)
+    (models / "manifest" / "latent.json").write_text(json.dumps({"models": [
+        {"id": "tiny", "task": "latent", "arch": "stylegan2", "file": "g.pt", "directions": "g_dirs.npz"}]}))
+
+    info = describe_model("tiny", device="cpu")
+    assert info["directions"] is None and "g_dirs.npz is missing" in info["directions_error"]
+    with pytest.raises(D.DirectionsError, match="is missing"):
+        shipped_directions("tiny", latent.open_model("tiny", device="cpu"))
+
+    # a directions file made for another model is refused against this model's sha256
+    D.save_directions(models / "g_dirs.npz", D.sefa(latent.open_model(other, device="cpu"), k=2))
+    info = describe_model("tiny", device="cpu")
+    assert info["directions"] is None and info["directions_error"]
+    # and one made for this model is shipped
+    D.save_directions(models / "g_dirs.npz", D.sefa(latent.open_model("tiny", device="cpu"), k=2))
+    info = describe_model("tiny", device="cpu")
+    assert info["directions_error"] == "" and info["directions"]["names"] == ["sefa_0", "sefa_1"]
